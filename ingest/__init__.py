@@ -1,0 +1,1 @@
+"""Vote ingest service: POST /vote appends to a Redis Stream."""

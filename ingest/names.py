@@ -1,0 +1,44 @@
+"""The single definition of the names shared by ingest, processor, keda/ and helm/.
+
+Environment variable names are part of the public interface; `tests/test_names.py` checks
+that the manifests in `keda/` and `helm/` use exactly these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENV_REDIS_URL = "REDIS_URL"
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_VOTE_OPTIONS = "VOTE_OPTIONS"
+ENV_VOTE_STREAM = "VOTE_STREAM"
+ENV_VOTE_GROUP = "VOTE_GROUP"
+ENV_MAX_BACKLOG = "MAX_BACKLOG"
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/votes"
+DEFAULT_VOTE_OPTIONS = ("cats", "dogs")
+DEFAULT_VOTE_STREAM = "votes"
+DEFAULT_VOTE_GROUP = "processors"
+DEAD_LETTER_SUFFIX = ":dead"
+
+# Fields of one vote entry in the stream.
+FIELD_OPTION = "option"
+FIELD_VOTER_ID = "voter_id"
+FIELD_ACCEPTED_MS = "accepted_ms"
+
+# Fields a dead-letter entry adds to the original ones.
+FIELD_DEAD_ORIGINAL_ID = "dead_original_id"
+FIELD_DEAD_REASON = "dead_reason"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamNames:
+    """The vote stream, its consumer group and its dead-letter stream."""
+
+    stream: str = DEFAULT_VOTE_STREAM
+    group: str = DEFAULT_VOTE_GROUP
+
+    @property
+    def dead_letter(self) -> str:
+        return self.stream + DEAD_LETTER_SUFFIX

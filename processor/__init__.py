@@ -1,0 +1,1 @@
+"""Vote processor: a drain-and-exit batch Job from the Redis Stream into PostgreSQL."""

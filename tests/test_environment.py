@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from ingest.environment import SettingsError, env_float, env_int, env_list, env_str, env_url
+
+
+def test_env_int_default_and_value() -> None:
+    assert env_int({}, "N", 7) == 7
+    assert env_int({"N": " 12 "}, "N", 7) == 12
+
+
+@pytest.mark.parametrize("raw", ["x", "1.5", "-3"])
+def test_env_int_rejects_and_names_variable(raw: str) -> None:
+    with pytest.raises(SettingsError, match="BATCH_SIZE"):
+        env_int({"BATCH_SIZE": raw}, "BATCH_SIZE", 1, minimum=1)
+
+
+def test_env_float_rejects_nan() -> None:
+    with pytest.raises(SettingsError, match="TIMEOUT"):
+        env_float({"TIMEOUT": "nan"}, "TIMEOUT", 1.0)
+
+
+def test_env_list_parses_and_rejects_empty_items() -> None:
+    assert env_list({"OPTS": "a, b"}, "OPTS", ("x",)) == ("a", "b")
+    assert env_list({}, "OPTS", ("x",)) == ("x",)
+    with pytest.raises(SettingsError, match="OPTS"):
+        env_list({"OPTS": "a,,b"}, "OPTS", ("x",))
+    with pytest.raises(SettingsError, match="OPTS"):
+        env_list({"OPTS": "a,a"}, "OPTS", ("x",))
+
+
+def test_env_str_rejects_blank() -> None:
+    with pytest.raises(SettingsError, match="NAME"):
+        env_str({"NAME": "  "}, "NAME", "d")
+
+
+def test_env_url_checks_scheme_without_echoing_secret() -> None:
+    assert env_url({}, "U", "redis://h/0", ("redis", "rediss")) == "redis://h/0"
+    with pytest.raises(SettingsError, match="U must be a URL") as info:
+        env_url({"U": "http://user:hunter2@h/"}, "U", "redis://h", ("redis", "rediss"))
+    assert "hunter2" not in str(info.value)
