@@ -70,3 +70,15 @@ def env_url(env: Environ, name: str, default: str, schemes: tuple[str, ...]) -> 
 
 def process_environ() -> Environ:
     return dict(os.environ)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{user}:***@{host}{port}" if user else f":***@{host}{port}"
+    return parts._replace(netloc=netloc).geturl()

@@ -40,3 +40,11 @@ def test_env_url_checks_scheme_without_echoing_secret() -> None:
     with pytest.raises(SettingsError, match="U must be a URL") as info:
         env_url({"U": "http://user:hunter2@h/"}, "U", "redis://h", ("redis", "rediss"))
     assert "hunter2" not in str(info.value)
+
+
+def test_redact_url_hides_password_only() -> None:
+    from ingest.environment import redact_url
+
+    assert redact_url("redis://u:pw@h:6379/0") == "redis://u:***@h:6379/0"
+    assert redact_url("rediss://:pw@h/0") == "rediss://:***@h/0"
+    assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import json
+import logging
+
+from ingest.jsonlog import JsonFormatter
+
+
+def test_json_formatter_emits_one_object_with_extra_fields() -> None:
+    record = logging.LogRecord("x.y", logging.INFO, __file__, 1, "batch %d", (3,), None)
+    record.entries = 5
+    line = JsonFormatter().format(record)
+    payload = json.loads(line)
+    assert payload["msg"] == "batch 3"
+    assert payload["level"] == "info"
+    assert payload["logger"] == "x.y"
+    assert payload["entries"] == 5
+    assert "\n" not in line
