@@ -53,3 +53,8 @@ class StreamNames:
     @property
     def dead_letter(self) -> str:
         return self.stream + DEAD_LETTER_SUFFIX
+
+
+# Cookie naming the voter's latest vote ID: set by the voting page's script and by the 303
+# that answers a plain HTML form POST /vote; read by GET / to show that vote's state.
+COOKIE_LAST_VOTE = "last_vote"
