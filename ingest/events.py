@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ingest.database import DatabaseUnavailableError
@@ -21,6 +22,7 @@ from ingest.results import Results
 logger = logging.getLogger(__name__)
 
 RESULTS_EVENT = "results"
+SHUTDOWN_GRACE_S = 1.0
 
 
 class ResultsBroadcaster:
@@ -39,20 +41,21 @@ class ResultsBroadcaster:
     def subscribers(self) -> int:
         return self._subscribers
 
-    async def updates(self) -> AsyncIterator[Results]:
-        """The current results at once (after the first poll), then each change, until close."""
+    async def updates(self, stop: anyio.Event | None = None) -> AsyncIterator[Results]:
+        """The current results at once (after the first poll), then each change, until
+        `close()` or `stop` is set."""
         self._subscribers += 1
         self._ensure_poller()
         try:
             seen: Results | None = None
-            while not self._closed:
+            while not self._closed and not (stop is not None and stop.is_set()):
                 changed = self._changed
                 latest = self._latest
                 if latest is not None and latest is not seen:
                     seen = latest
                     yield latest
                     continue
-                await changed.wait()
+                await _first_of(changed, stop)
         finally:
             self._subscribers -= 1
 
@@ -91,16 +94,36 @@ class ResultsBroadcaster:
         changed.set()
 
 
+async def _first_of(changed: asyncio.Event, stop: anyio.Event | None) -> None:
+    if stop is None:
+        await changed.wait()
+        return
+    waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 def results_stream_response(
     broadcaster: ResultsBroadcaster, *, heartbeat_s: float = 15.0, retry_ms: int = 3000
 ) -> EventSourceResponse:
     """`GET /results/stream`: `event: results` with the `GET /results` JSON on each change,
     and a comment line every `heartbeat_s` so proxies keep the connection open and clients
-    notice a dead one."""
+    notice a dead one. On server shutdown (SIGTERM) the stream ends cleanly, so uvicorn is not
+    held up by open pages; browsers reconnect after `retry_ms`."""
+    shutdown = anyio.Event()
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for results in broadcaster.updates():
+        async for results in broadcaster.updates(stop=shutdown):
             data = json.dumps(results.to_json(), separators=(",", ":"))
             yield ServerSentEvent(data=data, event=RESULTS_EVENT, retry=retry_ms)
 
-    return EventSourceResponse(events(), ping=heartbeat_s, send_timeout=heartbeat_s)
+    return EventSourceResponse(
+        events(),
+        ping=heartbeat_s,
+        send_timeout=heartbeat_s,
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
+    )

@@ -201,3 +201,17 @@ def live_server(app: Starlette) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+def app_from_env() -> Starlette:
+    """`uvicorn --factory` entry for tests that need the read side in a process of its own."""
+    return read_app(
+        ReadSettings(
+            database_url=os.environ["READ_TEST_DATABASE_URL"],
+            redis_url=os.environ["READ_TEST_REDIS_URL"],
+            names=StreamNames(stream=os.environ["READ_TEST_STREAM"]),
+            options=OPTIONS,
+            stream_poll_s=0.1,
+            heartbeat_s=1.0,
+        )
+    )
