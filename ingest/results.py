@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from starlette.responses import JSONResponse, Response
 
-from ingest.backlog import unrecorded_votes
 from ingest.database import Database, DatabaseUnavailableError
 from ingest.names import StreamNames
 
@@ -146,10 +145,34 @@ class ResultsService:
             return None
 
 
-def unavailable(what: str, retry_after_s: int = 1) -> JSONResponse:
-    """503 naming what could not be read, with a Retry-After."""
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def unrecorded_votes(redis: aioredis.Redis, names: StreamNames) -> int:
+    """Entries not yet delivered to the group (lag) plus delivered but not yet acked (pending).
+
+    Where Redis reports no lag (see the notes on XDEL) or the group does not exist yet, the
+    stream's length stands in: an upper bound, never an undercount.
+    """
+    try:
+        groups: list[dict[Any, Any]] = await redis.xinfo_groups(names.stream)
+    except ResponseError:
+        return 0  # no stream yet: nothing was ever accepted
+    for group in groups:
+        fields = {_text(key): value for key, value in group.items()}
+        if _text(fields["name"]) != names.group:
+            continue
+        lag = fields.get("lag")
+        undelivered = int(lag) if lag is not None else int(await redis.xlen(names.stream))
+        return undelivered + int(fields["pending"])
+    return int(await redis.xlen(names.stream))
+
+
+def unavailable(detail: str, retry_after_s: int = 1) -> JSONResponse:
+    """503 in the API's error shape (`error` code, `detail` sentence), with a Retry-After."""
     return JSONResponse(
-        {"error": f"{what} temporarily unavailable", "retry_after_s": retry_after_s},
+        {"error": "database_unavailable", "detail": detail},
         status_code=503,
         headers={"Retry-After": str(retry_after_s), "Cache-Control": "no-store"},
     )
@@ -160,7 +183,7 @@ async def results_response(service: ResultsService) -> Response:
     try:
         body = await service.current_body()
     except DatabaseUnavailableError:
-        return unavailable("results")
+        return unavailable("the results cannot be read from the database right now")
     return Response(
         body,
         media_type="application/json",

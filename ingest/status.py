@@ -140,9 +140,11 @@ async def vote_status_response(service: VoteStatusService, vote_id: str) -> Resp
     try:
         status = await service.lookup(vote_id)
     except InvalidVoteIdError as exc:
-        return JSONResponse({"error": str(exc), "id": vote_id[:100]}, 400, headers=headers)
+        body = {"error": "invalid_vote_id", "detail": str(exc), "id": vote_id[:100]}
+        return JSONResponse(body, 400, headers=headers)
     except (DatabaseUnavailableError, RedisError, OSError):
-        return unavailable("vote status")
+        return unavailable("the vote's state cannot be read right now")
     if status is None:
-        return JSONResponse({"error": "no vote was accepted with this id", "id": vote_id}, 404)
+        body = {"error": "vote_not_found", "detail": "no vote was accepted with this id"}
+        return JSONResponse({**body, "id": vote_id}, 404, headers=headers)
     return JSONResponse(status.to_json(), headers=headers)

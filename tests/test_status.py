@@ -51,7 +51,8 @@ def test_status_json_leaves_out_fields_the_state_lacks() -> None:
 async def test_malformed_id_is_400(read_http: httpx.AsyncClient, raw: str) -> None:
     response = await read_http.get(f"/votes/{raw}")
     assert response.status_code == 400
-    assert "vote id" in response.json()["error"]
+    assert response.json()["error"] == "invalid_vote_id"
+    assert "vote id" in response.json()["detail"]
 
 
 @pytest.mark.usefixtures("pg")
@@ -59,7 +60,8 @@ async def test_never_accepted_id_is_404(read_http: httpx.AsyncClient) -> None:
     response = await read_http.get("/votes/1700000000000-0")
     assert response.status_code == 404
     assert response.json() == {
-        "error": "no vote was accepted with this id",
+        "error": "vote_not_found",
+        "detail": "no vote was accepted with this id",
         "id": "1700000000000-0",
     }
 
