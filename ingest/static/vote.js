@@ -134,6 +134,7 @@
       tr.querySelector(".share").textContent = percent(item.share);
     }
     document.getElementById("total").textContent = String(results.total);
+    document.getElementById("total-noun").textContent = results.total === 1 ? "vote" : "votes";
     document.getElementById("backlog").textContent =
       results.backlog === null ? "an unknown number of" : String(results.backlog);
     const asOf = document.getElementById("as-of");

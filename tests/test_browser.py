@@ -1,0 +1,214 @@
+"""The voting page in a real headless Chromium (Debian's `chromium` + `chromium-driver`, driven
+by selenium through /usr/bin/chromedriver: nothing is downloaded at run time)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ingest.names import (
+    COOKIE_LAST_VOTE,
+    FIELD_ACCEPTED_MS,
+    FIELD_OPTION,
+    FIELD_VOTER_ID,
+    StreamNames,
+)
+from ingest.readside import ReadSettings
+from tests.read_fixtures import live_server, read_app, record_vote
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output" / "browser"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1000,900",
+)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    yield from _chromium(tmp_path, javascript=True)
+
+
+@pytest.fixture
+def browser_without_js(tmp_path: Path) -> Iterator[WebDriver]:
+    yield from _chromium(tmp_path, javascript=False)
+
+
+def _chromium(tmp_path: Path, *, javascript: bool) -> Iterator[WebDriver]:
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if shutil.which(binary) is None:
+            pytest.fail(f"{binary} missing: run scripts/install-chromium.sh (Debian packages)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# Stand-ins for POST /vote and one processor run until the ingest and processor branches land.
+def _pipeline_app(settings: ReadSettings) -> Starlette:
+    app = read_app(settings)
+
+    async def vote(request: Request) -> Response:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            option = str((await request.json())["option"])
+        else:
+            option = parse_qs((await request.body()).decode())["option"][0]
+        fields = {
+            FIELD_OPTION: option,
+            FIELD_VOTER_ID: request.cookies.get(FIELD_VOTER_ID, "browser-voter"),
+            FIELD_ACCEPTED_MS: str(time.time_ns() // 1_000_000),
+        }
+        async with aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as redis:
+            entry_id = await redis.xadd(settings.names.stream, fields)  # type: ignore[arg-type]
+        if "text/html" in request.headers.get("accept", ""):
+            response: Response = RedirectResponse("/", status_code=303)
+        else:
+            response = JSONResponse({"id": entry_id, "status_url": f"/votes/{entry_id}"}, 202)
+        response.set_cookie(FIELD_VOTER_ID, fields[FIELD_VOTER_ID])
+        if isinstance(response, RedirectResponse):
+            response.set_cookie(COOKIE_LAST_VOTE, entry_id, samesite="lax")
+        return response
+
+    app.router.routes.append(Route("/vote", vote, methods=["POST"]))
+    return app
+
+
+async def _process_once(pg: asyncpg.Connection, redis: aioredis.Redis, names: StreamNames) -> int:
+    entries = await redis.xrange(names.stream)
+    for entry_id, fields in entries:
+        await record_vote(pg, entry_id, fields[FIELD_OPTION], fields[FIELD_VOTER_ID])
+    if entries:
+        await redis.xtrim(names.stream, minid=_next_id(entries[-1][0]))
+    return len(entries)
+
+
+def _next_id(entry_id: str) -> str:
+    ms, seq = entry_id.split("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+def _wait(driver: WebDriver, condition: Any, what: str) -> None:
+    WebDriverWait(driver, 20, poll_frequency=0.1).until(condition, message=what)
+
+
+def _your_vote(driver: WebDriver) -> tuple[str, str]:
+    element = driver.find_element(By.ID, "your-vote")
+    return str(element.get_attribute("data-state")), element.text
+
+
+def _bars(driver: WebDriver) -> dict[str, tuple[str, str]]:
+    rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+    return {
+        str(row.get_attribute("data-option")): (
+            row.find_element(By.CSS_SELECTOR, ".votes").text,
+            str(row.find_element(By.TAG_NAME, "progress").get_attribute("value")),
+        )
+        for row in rows
+    }
+
+
+def _screenshot(driver: WebDriver, name: str, capsys: pytest.CaptureFixture[str]) -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT / name
+    driver.save_screenshot(str(path))
+    with capsys.disabled():
+        print(f"\nbrowser screenshot: {path}")
+    return path
+
+
+async def test_vote_goes_from_pending_to_recorded_and_the_bars_move(
+    browser: WebDriver,
+    read_settings: ReadSettings,
+    pg: asyncpg.Connection,
+    redis_client: aioredis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await record_vote(pg, "1-0", "dogs", "someone-else")
+    with live_server(_pipeline_app(read_settings)) as server:
+        browser.get(server.url + "/")
+        _wait(browser, lambda d: _bars(d)["dogs"] == ("1", "1"), "initial results")
+        assert _your_vote(browser) == ("none", "You have not voted yet.")
+
+        browser.find_element(By.CSS_SELECTOR, "button[value='cats']").click()
+        _wait(browser, lambda d: _your_vote(d)[0] == "pending", "vote shown as pending")
+        assert _your_vote(browser)[1] == (
+            "Your vote for cats is pending: accepted, waiting to be counted."
+        )
+        _screenshot(browser, "voting-page-pending.png", capsys)
+
+        assert await _process_once(pg, redis_client, read_settings.names) == 1
+        _wait(browser, lambda d: _your_vote(d)[0] == "recorded", "vote shown as recorded")
+        assert _your_vote(browser)[1] == "Your vote for cats is recorded."
+        _wait(browser, lambda d: _bars(d)["cats"] == ("1", "0.5"), "bars follow the stream")
+        assert _bars(browser)["dogs"] == ("1", "0.5")
+        _screenshot(browser, "voting-page.png", capsys)
+
+        severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        browser.quit()  # close the results stream before the server stops
+    assert severe == []
+
+
+@pytest.mark.usefixtures("pg")
+async def test_keyboard_alone_can_vote(browser: WebDriver, read_settings: ReadSettings) -> None:
+    with live_server(_pipeline_app(read_settings)) as server:
+        browser.get(server.url + "/")
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)
+        focused = browser.switch_to.active_element
+        assert focused.get_attribute("value") == "cats"
+        focused.send_keys(Keys.TAB)
+        browser.switch_to.active_element.send_keys(Keys.ENTER)
+        _wait(browser, lambda d: _your_vote(d)[0] == "pending", "vote by keyboard")
+        assert "for dogs" in _your_vote(browser)[1]
+        browser.quit()
+
+
+@pytest.mark.usefixtures("pg")
+async def test_voting_works_without_javascript(
+    browser_without_js: WebDriver, read_settings: ReadSettings
+) -> None:
+    with live_server(_pipeline_app(read_settings)) as server:
+        browser_without_js.get(server.url + "/")
+        browser_without_js.find_element(By.CSS_SELECTOR, "button[value='dogs']").click()
+        _wait(browser_without_js, lambda d: _your_vote(d)[0] == "pending", "303 back to /")
+        assert browser_without_js.current_url == server.url + "/"
+        assert "Your vote for dogs is pending" in _your_vote(browser_without_js)[1]
