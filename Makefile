@@ -20,3 +20,7 @@ lint: venv
 test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
+
+.PHONY: bench-results
+bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
+	$(PY) -m loadtest.bench_results

@@ -81,6 +81,7 @@ class ReadSide:
         """End the live streams first, then release Postgres and Redis."""
         if self._services is not None:
             await self._services.broadcaster.close()
+            await self._services.results.close()
         await self.database.close()
         if self._redis is not None:
             await self._redis.aclose()

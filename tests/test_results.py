@@ -118,6 +118,25 @@ async def test_results_are_cached_for_max_age(
 
 
 @pytest.mark.usefixtures("pg")
+async def test_results_refresh_ahead_in_the_background(
+    database: CountingDatabase, redis_client: aioredis.Redis, stream_names: StreamNames
+) -> None:
+    clock = Clock()
+    service = ResultsService(database, redis_client, stream_names, OPTIONS, clock=clock)
+    first = await service.current()
+    clock.now += 0.6
+    assert await service.current() is first  # answered at once; a refresh started
+    for _ in range(100):
+        if database.queries == 2 and service._refresh is None:
+            break
+        await asyncio.sleep(0.02)
+    second = await service.current()
+    assert second is not first
+    assert database.queries == 2
+    await service.close()
+
+
+@pytest.mark.usefixtures("pg")
 async def test_concurrent_cache_misses_share_one_query(
     database: CountingDatabase, redis_client: aioredis.Redis, stream_names: StreamNames
 ) -> None:
