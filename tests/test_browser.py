@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -127,7 +128,10 @@ def _next_id(entry_id: str) -> str:
 
 
 def _wait(driver: WebDriver, condition: Any, what: str) -> None:
-    WebDriverWait(driver, 20, poll_frequency=0.1).until(condition, message=what)
+    # The page may be navigating (303) or re-rendering rows: retry on elements gone stale.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    wait = WebDriverWait(driver, 20, poll_frequency=0.1, ignored_exceptions=ignored)
+    wait.until(condition, message=what)
 
 
 def _your_vote(driver: WebDriver) -> tuple[str, str]:
