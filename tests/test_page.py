@@ -3,12 +3,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
+import ingest.page
 from ingest.names import COOKIE_LAST_VOTE, FIELD_ACCEPTED_MS, FIELD_OPTION, StreamNames
 from ingest.page import describe_vote
 from ingest.readside import ReadSettings
@@ -135,3 +137,32 @@ def test_describe_vote_covers_every_state() -> None:
     assert "replaced by a later vote" in describe_vote(superseded)
     dead = VoteStatus(id="1-0", state="dead_lettered", reason="bad option")
     assert describe_vote(dead) == "Your vote could not be counted: bad option."
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(one: str, other: str) -> float:
+    light, dark = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize(
+    ("text", "background"),
+    [
+        ("ink", "paper"),
+        ("muted", "paper"),
+        ("pending", "paper"),
+        ("ok", "paper"),
+        ("bad", "paper"),
+        ("paper", "accent"),
+        ("paper", "accent-dark"),
+    ],
+)
+def test_text_colours_meet_wcag_aa_contrast(text: str, background: str) -> None:
+    css = (Path(ingest.page.__file__).parent / "static" / "vote.css").read_text()
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6});", css))
+    assert _contrast(colours[text], colours[background]) >= 4.5
