@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 from urllib.parse import parse_qs
+
+from starlette.types import Receive
 
 from ingest.names import FIELD_OPTION, FIELD_VOTER_ID
 
@@ -72,14 +74,19 @@ def check_content_length(header: str | None, limit: int) -> None:
         raise body_too_large(limit)
 
 
-async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+async def read_limited(receive: Receive, limit: int) -> bytes:
     """The body, or VoteError 413 as soon as it passes `limit`; the rest is never read."""
     body = b""
-    async for chunk in chunks:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise VoteError(400, "client_disconnected", "the client left before sending the body")
+        chunk: bytes = message.get("body", b"")
         body += chunk
         if len(body) > limit:
             raise body_too_large(limit)
-    return body
+        if not message.get("more_body", False):
+            return body
 
 
 def parse_ballot(kind: str, body: bytes, options: Collection[str]) -> Ballot:

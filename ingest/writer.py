@@ -19,8 +19,9 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection, Connection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -29,6 +30,11 @@ from redis.exceptions import RedisError, ResponseError
 logger = logging.getLogger(__name__)
 
 Field = str | bytes | int
+
+
+# hiredis packs in C what redis-py's pack_commands does in Python, >10x faster (redis-py's sync
+# client uses it too). Its stub types the argument as a 1-tuple, hence the cast.
+pack_command = cast(Callable[[tuple[Field, ...]], bytes], hiredis.pack_command)
 
 
 class WriteError(Exception):
@@ -145,7 +151,7 @@ class StreamWriter:
                 conn = await self._connection()
                 if batch.expired:
                     return
-                packed = conn.pack_commands(batch.commands)
+                packed = b"".join(map(pack_command, batch.commands))
                 batch.sent = True
                 self._inflight.append(batch)
                 if self._on_batch is not None:
