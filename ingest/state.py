@@ -52,7 +52,7 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
             settings.redis_timeout_s,
             on_batch=metrics.batch_size.observe,
         )
-        writer.start()
+        await writer.start()
         stack.push_async_callback(writer.aclose)
         backlog = BacklogMonitor(
             redis,

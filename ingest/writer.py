@@ -103,7 +103,14 @@ class StreamWriter:
     ) -> StreamWriter:
         return cls(lambda: connection_from_url(url, timeout), stream, timeout, on_batch)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Connect (so the first votes do not wait for it), then start writing; Redis being
+        unreachable now is not an error, batches connect again when they come."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._connection()
+        except (RedisError, OSError) as exc:
+            logger.warning("redis writer not connected yet", extra={"error": str(exc) or repr(exc)})
         self._task = asyncio.create_task(self._write_loop(), name="stream-writer")
 
     def xadd(self, fields: Sequence[Field]) -> asyncio.Future[str]:
