@@ -65,6 +65,7 @@ class BacklogMonitor:
         self._timeout = timeout
         self._on_refresh = on_refresh
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.backlog: int | None = None
         self.over_limit = False
         self.ready = False
@@ -104,12 +105,15 @@ class BacklogMonitor:
         self._task = asyncio.create_task(self._loop(), name="backlog-monitor")
 
     async def aclose(self) -> None:
+        # A stop event rather than Task.cancel(): on Python 3.11 a cancel that coincides with
+        # the expiry of the asyncio.timeout in refresh() can be swallowed, hanging shutdown.
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self.refresh()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._stopping.wait()

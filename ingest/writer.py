@@ -234,6 +234,8 @@ class StreamWriter:
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
+            self._background.add(reader)
+            reader.add_done_callback(self._background.discard)
         while self._inflight:
             self._inflight.popleft().fail(exc)
         task = asyncio.get_running_loop().create_task(conn.disconnect(nowait=True))

@@ -7,11 +7,17 @@ import random
 import time
 from collections.abc import AsyncIterator
 
+import pytest
 import redis.asyncio as aioredis
 
 from ingest.names import StreamNames
 from tests.conftest import ThrowawayRedis, free_port
 from tests.ingest_app import running_app, state_of, test_settings, wait_until
+
+
+@pytest.fixture(autouse=True)
+def _delete_test_keys(redis_client: aioredis.Redis) -> None:
+    """Requesting redis_client deletes the keys the app created under the test's prefix."""
 
 
 async def test_a_json_vote_is_accepted_into_the_stream(
