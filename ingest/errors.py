@@ -30,6 +30,6 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         body["allowed_methods"] = (exc.headers or {}).get("Allow", "")
         metrics = getattr(request.app.state, "metrics", None)
-        if metrics is not None:
+        if metrics is not None and request.url.path == "/vote":
             metrics.reject(reason)
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

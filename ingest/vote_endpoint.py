@@ -75,8 +75,11 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[RawH
         entry_id = await state.writer.xadd(
             (*fields, FIELD_ACCEPTED_MS, str(time.time_ns() // 1_000_000))
         )
-    except WriteError as exc:
-        raise unavailable("redis_unavailable", str(exc), settings.retry_after_s) from None
+    except WriteError:
+        # The cause is logged by the writer; clients learn only that they may retry.
+        raise unavailable(
+            "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
+        ) from None
     state.metrics.accepted.inc()
     return _accepted(entry_id, voter_id if new_cookie else None, scope["scheme"] == "https")
 

@@ -92,6 +92,7 @@ class StreamWriter:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._was_connected = True  # so that the first failure is logged, later ones not
 
     @classmethod
     def from_url(
@@ -111,6 +112,7 @@ class StreamWriter:
                 await self._connection()
         except (RedisError, OSError) as exc:
             logger.warning("redis writer not connected yet", extra={"error": str(exc) or repr(exc)})
+            self._was_connected = False
         self._task = asyncio.create_task(self._write_loop(), name="stream-writer")
 
     def xadd(self, fields: Sequence[Field]) -> asyncio.Future[str]:
@@ -165,7 +167,9 @@ class StreamWriter:
                     self._on_batch(len(batch.commands))
                 await conn.send_packed_command(packed, check_health=False)
         except (RedisError, OSError) as exc:
-            logger.warning("redis write failed", extra={"error": str(exc) or repr(exc)})
+            if self._was_connected:
+                logger.warning("redis write failed", extra={"error": str(exc) or repr(exc)})
+            self._was_connected = False
             unavailable = WriteError(f"redis write failed: {exc!r}")
             batch.fail(unavailable)
             self._drop_connection(self._conn, unavailable)
@@ -182,6 +186,7 @@ class StreamWriter:
         self._conn = conn
         self._reader = asyncio.create_task(self._read_loop(conn), name="stream-reader")
         logger.info("redis writer connected")
+        self._was_connected = True
         return conn
 
     async def _read_loop(self, conn: AbstractConnection) -> None:
@@ -193,6 +198,8 @@ class StreamWriter:
             except ResponseError as exc:
                 reply = exc
             except (RedisError, OSError) as exc:
+                if conn is self._conn:
+                    logger.warning("redis connection lost", extra={"error": str(exc) or repr(exc)})
                 self._drop_connection(conn, WriteError(f"redis connection lost: {exc!r}"))
                 return
             if not self._deliver(reply):

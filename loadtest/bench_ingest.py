@@ -182,23 +182,40 @@ def load(url: str, duration: float, connections: int) -> tuple[float, float, flo
     return asyncio.run(_asyncio_load(url, duration, connections))
 
 
-def measure(name: str, server: tuple[str, int], args: argparse.Namespace) -> Result:
+def run_once(name: str, server: tuple[str, int], args: argparse.Namespace) -> Result:
     url, pid = server[0] + "/vote", server[1]
-    load(url, min(2.0, args.duration), args.connections)  # warm-up
-    runs = []
-    for _ in range(args.rounds):
-        cpu = cpu_seconds(pid)
-        rate, p50, p99, errors = load(url, args.duration, args.connections)
-        cpu_us = (cpu_seconds(pid) - cpu) / (rate * args.duration) * 1e6
-        runs.append(Result(name, rate, p50, p99, errors, cpu_us))
-    return max(runs, key=lambda run: run.requests_per_s)
+    cpu = cpu_seconds(pid)
+    rate, p50, p99, errors = load(url, args.duration, args.connections)
+    cpu_us = (cpu_seconds(pid) - cpu) / max(rate * args.duration, 1) * 1e6
+    return Result(name, rate, p50, p99, errors, cpu_us)
+
+
+def compare(
+    bare_server: tuple[str, int], ingest_server: tuple[str, int], args: argparse.Namespace
+) -> tuple[Result, Result]:
+    """Alternate bare and ingest runs, so that both see the same background load; the best
+    run of each counts."""
+    for base, _ in (bare_server, ingest_server):
+        load(base + "/vote", min(2.0, args.duration), args.connections)  # warm-up
+    bare_runs, ingest_runs = [], []
+    for round_no in range(1, args.rounds + 1):
+        bare_runs.append(run_once("bare", bare_server, args))
+        ingest_runs.append(run_once("ingest", ingest_server, args))
+        ratio = ingest_runs[-1].requests_per_s / bare_runs[-1].requests_per_s
+        print(f"round {round_no}: bare {bare_runs[-1].requests_per_s:.0f} req/s, "
+              f"ingest {ingest_runs[-1].requests_per_s:.0f} req/s, ratio {ratio:.2f}")  # fmt: skip
+
+    def best(runs: list[Result]) -> Result:
+        return max(runs, key=lambda run: run.requests_per_s)
+
+    return best(bare_runs), best(ingest_runs)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=1, help="runs per app; the best counts")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per app")
     parser.add_argument(
         "--redis-url", default=os.environ.get(ENV_REDIS_URL, "redis://127.0.0.1:6379/0")
     )
@@ -207,12 +224,13 @@ def main() -> int:
     env = {ENV_REDIS_URL: args.redis_url, ENV_VOTE_STREAM: stream, ENV_LOG_FORMAT: "text",
            ENV_MAX_BACKLOG: str(10**12)}  # fmt: skip
     print(f"load: {'wrk' if shutil.which('wrk') else 'asyncio client'}, "
-          f"{args.connections} connections, {args.duration:g}s x {args.rounds}")  # fmt: skip
+          f"{args.connections} connections, {args.rounds} x {args.duration}s per app")  # fmt: skip
     try:
-        with serve(["loadtest.bench_ingest:bare_app"], env) as server:
-            bare = measure("bare", server, args)
-        with serve(["--factory", "ingest.app:create_app"], env) as server:
-            ingest = measure("ingest", server, args)
+        with (
+            serve(["loadtest.bench_ingest:bare_app"], env) as bare_server,
+            serve(["--factory", "ingest.app:create_app"], env) as ingest_server,
+        ):
+            bare, ingest = compare(bare_server, ingest_server, args)
         entries = redis.Redis.from_url(args.redis_url).xlen(stream)
     finally:
         redis.Redis.from_url(args.redis_url).delete(stream)
