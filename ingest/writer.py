@@ -51,6 +51,9 @@ class _Batch:
     expired: bool = False
 
     def fail(self, exc: BaseException) -> None:
+        # A failed batch must not expire later and be mistaken for a stall of a newer connection.
+        if self.deadline is not None:
+            self.deadline.cancel()
         for future in self.futures:
             if not future.done():
                 future.set_exception(exc)
@@ -139,7 +142,7 @@ class StreamWriter:
         waiting = [f for batch in self._inflight for f in batch.futures if not f.done()]
         if waiting:
             await asyncio.wait(waiting, timeout=self._timeout * 2)
-        self._drop_connection(None, WriteError("the writer is shut down"))
+        self._drop_connection(self._conn, WriteError("the writer is shut down"))
         if self._background:
             await asyncio.wait(self._background)
 

@@ -126,3 +126,20 @@ async def test_close_finishes_the_writes_in_flight(
             writer.xadd(fields(99))
     finally:
         await admin.aclose()
+
+
+async def test_close_disconnects(throwaway_redis: ThrowawayRedis) -> None:
+    writer = StreamWriter.from_url(throwaway_redis.url, "votes", timeout=2.0)
+    await writer.start()
+    admin = aioredis.Redis.from_url(throwaway_redis.url)
+    try:
+        await writer.xadd(fields(0))
+        assert len(await admin.client_list()) == 2
+        await writer.aclose()
+        for _ in range(50):
+            if len(await admin.client_list()) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert len(await admin.client_list()) == 1
+    finally:
+        await admin.aclose()
