@@ -70,7 +70,8 @@ def body_too_large(limit: int) -> VoteError:
 
 def check_content_length(header: str | None, limit: int) -> None:
     """Refuse at once a body announced as too large (a lying header is caught while reading)."""
-    if header is not None and header.strip().isdigit() and int(header) > limit:
+    value = (header or "").strip()
+    if value.isascii() and value.isdigit() and int(value) > limit:
         raise body_too_large(limit)
 
 

@@ -17,7 +17,7 @@ from ingest.settings import IngestSettings
 from ingest.state import AppState
 
 
-def test_settings(redis_url: str, names: StreamNames, **overrides: object) -> IngestSettings:
+def make_settings(redis_url: str, names: StreamNames, **overrides: object) -> IngestSettings:
     base = IngestSettings(
         redis_url=redis_url,
         names=names,
@@ -25,9 +25,6 @@ def test_settings(redis_url: str, names: StreamNames, **overrides: object) -> In
         backlog_refresh_s=0.05,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
-
-
-test_settings.__test__ = False  # type: ignore[attr-defined]
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ from ingest.app import create_app
 from ingest.environment import SettingsError
 from ingest.names import ENV_MAX_BACKLOG, ENV_VOTE_STREAM, StreamNames
 from tests.conftest import free_port
-from tests.ingest_app import running_app, test_settings
+from tests.ingest_app import make_settings, running_app
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def test_the_factory_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 async def test_probes_when_redis_is_there(
     redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
 ) -> None:
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         alive = await client.get("/healthz")
         await redis_client.delete(stream_names.stream)
         ready = await client.get("/readyz")
@@ -47,7 +47,7 @@ async def test_probes_when_redis_is_there(
 
 
 async def test_readyz_is_503_until_redis_answers(stream_names: StreamNames) -> None:
-    settings = test_settings(f"redis://127.0.0.1:{free_port()}/0", stream_names)
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", stream_names)
     async with running_app(settings) as (_, client):
         ready = await client.get("/readyz")
     assert ready.status_code == 503
@@ -58,7 +58,7 @@ async def test_readyz_is_503_until_redis_answers(stream_names: StreamNames) -> N
 async def test_metrics_count_votes_batches_latency_and_backlog(
     redis_url: str, stream_names: StreamNames
 ) -> None:
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         for option in ("cats", "dogs", "birds"):
             await client.post("/vote", json={"option": option})
         await client.get("/readyz")
@@ -77,15 +77,15 @@ async def test_metrics_count_votes_batches_latency_and_backlog(
 
 
 async def test_each_app_has_its_own_metrics(redis_url: str, stream_names: StreamNames) -> None:
-    first = create_app(test_settings(redis_url, stream_names))
-    second = create_app(test_settings(redis_url, stream_names))
+    first = create_app(make_settings(redis_url, stream_names))
+    second = create_app(make_settings(redis_url, stream_names))
     assert first.state.metrics.registry is not second.state.metrics.registry
 
 
 async def test_openapi_describes_what_the_service_checks(
     redis_url: str, stream_names: StreamNames
 ) -> None:
-    settings = test_settings(redis_url, stream_names, options=("tea", "coffee"))
+    settings = make_settings(redis_url, stream_names, options=("tea", "coffee"))
     async with running_app(settings) as (_, client):
         spec = (await client.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.")
@@ -121,7 +121,7 @@ content_types = st.sampled_from(
 
 def test_no_request_body_produces_a_server_error(redis_url: str, stream_names: StreamNames) -> None:
     # One app for all examples, on an event loop of its own (as Starlette's TestClient does).
-    app_running = running_app(test_settings(redis_url, stream_names))
+    app_running = running_app(make_settings(redis_url, stream_names))
     with (
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(app_running) as (

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from ingest.names import StreamNames
 from tests.conftest import ThrowawayRedis, free_port
-from tests.ingest_app import running_app, state_of, test_settings, wait_until
+from tests.ingest_app import make_settings, running_app, state_of, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def _delete_test_keys(redis_client: aioredis.Redis) -> None:
 async def test_a_json_vote_is_accepted_into_the_stream(
     redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
 ) -> None:
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         before_ms = time.time_ns() // 1_000_000
         response = await client.post("/vote", json={"option": "cats", "voter_id": "alice"})
     assert response.status_code == 202
@@ -41,7 +41,7 @@ async def test_a_json_vote_is_accepted_into_the_stream(
 async def test_a_form_vote_without_voter_gets_a_cookie_that_identifies_it_next_time(
     redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
 ) -> None:
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         first = await client.post("/vote", data={"option": "dogs"})
         second = await client.post("/vote", data={"option": "cats"})
     assert (first.status_code, second.status_code) == (202, 202)
@@ -56,7 +56,7 @@ async def test_a_form_vote_without_voter_gets_a_cookie_that_identifies_it_next_t
 async def test_the_body_voter_wins_over_the_cookie_and_a_bad_cookie_is_replaced(
     redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
 ) -> None:
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         client.cookies.set("voter_id", "from-cookie")
         by_body = await client.post("/vote", json={"option": "cats", "voter_id": "from-body"})
         by_cookie = await client.post("/vote", json={"option": "cats"})
@@ -81,7 +81,7 @@ async def test_refusals_have_their_status_and_a_json_body_naming_the_problem(
         ({"content": b"option=cats", "headers": as_text}, 415, "unsupported_media_type"),
         ({"json": {"option": "cats", "pad": "x" * 5000}}, 413, "body_too_large"),
     ]
-    async with running_app(test_settings(redis_url, stream_names)) as (app, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (app, client):
         for request, status, reason in cases:
             response = await client.post("/vote", **request)  # type: ignore[arg-type]
             assert response.status_code == status, request
@@ -103,7 +103,7 @@ async def test_refusals_have_their_status_and_a_json_body_naming_the_problem(
 async def test_an_unknown_option_lists_the_allowed_ones(
     redis_url: str, stream_names: StreamNames
 ) -> None:
-    settings = test_settings(redis_url, stream_names, options=("tea", "coffee"))
+    settings = make_settings(redis_url, stream_names, options=("tea", "coffee"))
     async with running_app(settings) as (_, client):
         response = await client.post("/vote", json={"option": "cats"})
     assert response.status_code == 422
@@ -121,7 +121,7 @@ async def test_an_oversized_streamed_body_is_refused_without_reading_the_rest(
             sent += 1
             yield b'{"option": "cats", "pad": "' + b"x" * 1024
 
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         response = await client.post(
             "/vote", content=endless_body(), headers={"content-type": "application/json"}
         )
@@ -135,7 +135,7 @@ async def test_hundreds_of_concurrent_votes_each_land_once_as_answered(
 ) -> None:
     ballots = {f"voter-{i}": random.choice(["cats", "dogs"]) for i in range(600)}
     # In-process, 600 httpx clients keep the event loop busy far longer than a server would.
-    settings = test_settings(redis_url, stream_names, redis_timeout_s=5.0)
+    settings = make_settings(redis_url, stream_names, redis_timeout_s=5.0)
     async with running_app(settings) as (app, client):
         responses = await asyncio.gather(
             *(
@@ -160,7 +160,7 @@ async def test_hundreds_of_concurrent_votes_each_land_once_as_answered(
 async def test_backlog_over_the_limit_sheds_votes_until_it_drains(
     redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
 ) -> None:
-    settings = test_settings(redis_url, stream_names, max_backlog=3, retry_after_s=7)
+    settings = make_settings(redis_url, stream_names, max_backlog=3, retry_after_s=7)
     async with running_app(settings) as (app, client):
         for _ in range(4):
             assert (await client.post("/vote", json={"option": "cats"})).status_code == 202
@@ -178,7 +178,7 @@ async def test_backlog_over_the_limit_sheds_votes_until_it_drains(
 
 
 async def test_no_redis_at_all_is_a_quick_503_with_retry_after(stream_names: StreamNames) -> None:
-    settings = test_settings(f"redis://127.0.0.1:{free_port()}/0", stream_names)
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", stream_names)
     async with running_app(settings) as (_, client):
         started = time.monotonic()
         response = await client.post("/vote", json={"option": "cats"})
@@ -196,7 +196,7 @@ async def test_no_redis_at_all_is_a_quick_503_with_retry_after(stream_names: Str
 async def test_redis_stopping_and_coming_back(
     throwaway_redis: ThrowawayRedis, stream_names: StreamNames
 ) -> None:
-    async with running_app(test_settings(throwaway_redis.url, stream_names)) as (_, client):
+    async with running_app(make_settings(throwaway_redis.url, stream_names)) as (_, client):
         before = await client.post("/vote", json={"option": "cats"})
         throwaway_redis.stop()
         during = await client.post("/vote", json={"option": "cats"})
@@ -212,7 +212,7 @@ async def test_redis_stopping_and_coming_back(
 async def test_a_stalled_redis_is_a_503_within_the_timeout(
     throwaway_redis: ThrowawayRedis, stream_names: StreamNames
 ) -> None:
-    settings = test_settings(throwaway_redis.url, stream_names, redis_timeout_s=0.3)
+    settings = make_settings(throwaway_redis.url, stream_names, redis_timeout_s=0.3)
     admin = aioredis.Redis.from_url(throwaway_redis.url)
     try:
         async with running_app(settings) as (_, client):
@@ -234,7 +234,7 @@ async def test_a_stalled_redis_is_a_503_within_the_timeout(
 async def test_a_client_gets_a_json_404_for_unknown_paths(
     redis_url: str, stream_names: StreamNames
 ) -> None:
-    async with running_app(test_settings(redis_url, stream_names)) as (_, client):
+    async with running_app(make_settings(redis_url, stream_names)) as (_, client):
         response = await client.get("/nowhere")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"

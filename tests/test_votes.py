@@ -111,6 +111,8 @@ def test_other_media_types_are_refused(content_type: str | None) -> None:
 def test_an_announced_oversized_body_is_refused_before_reading() -> None:
     check_content_length("4096", 4096)
     check_content_length("nonsense", 4096)
+    check_content_length("\u00b2", 4096)
+    check_content_length(None, 4096)
     with pytest.raises(VoteError) as error:
         check_content_length("4097", 4096)
     assert error.value.status == 413
