@@ -176,16 +176,20 @@ async def _asyncio_load(
     return len(ms) / duration, cuts[49], cuts[98], sum(errors)
 
 
-def load(url: str, duration: float, connections: int) -> tuple[float, float, float, int]:
-    if shutil.which("wrk"):
-        return run_wrk(url, duration, connections)
-    return asyncio.run(_asyncio_load(url, duration, connections))
+def use_wrk(choice: str) -> bool:
+    return choice == "wrk" or (choice == "auto" and shutil.which("wrk") is not None)
+
+
+def load(url: str, args: argparse.Namespace, duration: float) -> tuple[float, float, float, int]:
+    if use_wrk(args.client):
+        return run_wrk(url, duration, args.connections)
+    return asyncio.run(_asyncio_load(url, duration, args.connections))
 
 
 def run_once(name: str, server: tuple[str, int], args: argparse.Namespace) -> Result:
     url, pid = server[0] + "/vote", server[1]
     cpu = cpu_seconds(pid)
-    rate, p50, p99, errors = load(url, args.duration, args.connections)
+    rate, p50, p99, errors = load(url, args, args.duration)
     cpu_us = (cpu_seconds(pid) - cpu) / max(rate * args.duration, 1) * 1e6
     return Result(name, rate, p50, p99, errors, cpu_us)
 
@@ -196,7 +200,7 @@ def compare(
     """Alternate bare and ingest runs, so that both see the same background load; the best
     run of each counts."""
     for base, _ in (bare_server, ingest_server):
-        load(base + "/vote", min(2.0, args.duration), args.connections)  # warm-up
+        load(base + "/vote", args, min(2, args.duration))  # warm-up
     bare_runs, ingest_runs = [], []
     for round_no in range(1, args.rounds + 1):
         bare_runs.append(run_once("bare", bare_server, args))
@@ -216,6 +220,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per app")
+    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
     parser.add_argument(
         "--redis-url", default=os.environ.get(ENV_REDIS_URL, "redis://127.0.0.1:6379/0")
     )
@@ -223,7 +228,7 @@ def main() -> int:
     stream = f"bench:{uuid.uuid4().hex[:12]}"
     env = {ENV_REDIS_URL: args.redis_url, ENV_VOTE_STREAM: stream, ENV_LOG_FORMAT: "text",
            ENV_MAX_BACKLOG: str(10**12)}  # fmt: skip
-    print(f"load: {'wrk' if shutil.which('wrk') else 'asyncio client'}, "
+    print(f"load: {'wrk' if use_wrk(args.client) else 'asyncio client'}, "
           f"{args.connections} connections, {args.rounds} x {args.duration}s per app")  # fmt: skip
     try:
         with (
