@@ -23,7 +23,11 @@ async def readyz(request: Request) -> Response:
     if await state.backlog.refresh():
         return JSONResponse({"status": "ready", "backlog": state.backlog.backlog})
     return JSONResponse(
-        {"status": "not_ready", "detail": "redis is unreachable or the group is missing"},
+        {
+            "status": "not_ready",
+            "error": "not_ready",
+            "detail": "redis is unreachable or the consumer group is missing",
+        },
         status_code=503,
         headers={"Retry-After": str(state.settings.retry_after_s)},
     )
