@@ -34,19 +34,22 @@ def _error(description: str, headers: Spec | None = None) -> Spec:
     return response
 
 
-def _vote_schema(settings: IngestSettings) -> Spec:
+def _vote_schema(settings: IngestSettings, *, form: bool) -> Spec:
+    # No voter_id: absent, JSON null, or (an HTML form's empty input) an empty form field.
+    voter_id: Spec = {"type": ["string", "null"], "pattern": f"^{VOTER_ID_PATTERN.pattern}$"}
+    if form:
+        voter_id = {"type": "string", "pattern": f"^({VOTER_ID_PATTERN.pattern})?$"}
     return {
         "type": "object",
         "required": [FIELD_OPTION],
         "properties": {
             FIELD_OPTION: {"type": "string", "enum": list(settings.options)},
-            FIELD_VOTER_ID: {"type": "string", "pattern": f"^{VOTER_ID_PATTERN.pattern}$"},
+            FIELD_VOTER_ID: voter_id,
         },
     }
 
 
 def _vote_path(settings: IngestSettings) -> Spec:
-    vote_ref = {"$ref": "#/components/schemas/Vote"}
     accepted = {
         "type": "object",
         "required": ["id", "status_url"],
@@ -61,8 +64,8 @@ def _vote_path(settings: IngestSettings) -> Spec:
             "requestBody": {
                 "required": True,
                 "content": {
-                    JSON_MEDIA_TYPE: {"schema": vote_ref},
-                    FORM_MEDIA_TYPE: {"schema": vote_ref},
+                    JSON_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Vote"}},
+                    FORM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/VoteForm"}},
                 },
             },
             "responses": {
@@ -107,7 +110,13 @@ def build_spec(settings: IngestSettings, extra_paths: Spec | None = None) -> Spe
             "/openapi.json": _probe("This document"),
             **(extra_paths or {}),
         },
-        "components": {"schemas": {"Vote": _vote_schema(settings), "Error": ERROR_SCHEMA}},
+        "components": {
+            "schemas": {
+                "Vote": _vote_schema(settings, form=False),
+                "VoteForm": _vote_schema(settings, form=True),
+                "Error": ERROR_SCHEMA,
+            }
+        },
     }
 
 

@@ -138,7 +138,7 @@ def _form_fields(body: bytes) -> dict[str, Any]:
         raise VoteError(400, "malformed_form", "the form body is not valid UTF-8") from None
     fields: dict[str, Any] = {}
     for name, values in parse_qs(text).items():
-        if len(values) > 1:
+        if len(values) > 1 and name in (FIELD_OPTION, FIELD_VOTER_ID):
             raise VoteError(400, "malformed_form", f"'{name}' is given more than once")
         fields[name] = values[0]
     return fields

@@ -39,6 +39,7 @@ def refusal(kind: str, body: bytes) -> VoteError:
         (FORM_MEDIA_TYPE, b"option=cats", Ballot("cats", None)),
         (FORM_MEDIA_TYPE, b"option=dogs&voter_id=v1", Ballot("dogs", "v1")),
         (FORM_MEDIA_TYPE, b"option=dogs&voter_id=", Ballot("dogs", None)),
+        (FORM_MEDIA_TYPE, b"x=1&option=cats&x=2", Ballot("cats", None)),
     ],
 )
 def test_valid_votes(kind: str, body: bytes, ballot: Ballot) -> None:
