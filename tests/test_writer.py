@@ -143,3 +143,20 @@ async def test_close_disconnects(throwaway_redis: ThrowawayRedis) -> None:
         assert len(await admin.client_list()) == 1
     finally:
         await admin.aclose()
+
+
+async def test_a_server_that_accepts_but_never_answers_bounds_start_and_writes(
+    throwaway_redis: ThrowawayRedis,
+) -> None:
+    admin = aioredis.Redis.from_url(throwaway_redis.url)
+    await admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+    writer = StreamWriter.from_url(throwaway_redis.url, "votes", timeout=0.3)
+    try:
+        started = time.monotonic()
+        await writer.start()
+        with pytest.raises(WriteError):
+            await writer.xadd(fields(1))
+        assert time.monotonic() - started < 1.2
+    finally:
+        await writer.aclose()
+        await admin.aclose()
