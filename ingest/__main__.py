@@ -28,6 +28,7 @@ def main() -> int:
         print(f"ingest: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    logging.getLogger("uvicorn.error").addFilter(_drop_color_message)
     logger.info(
         "starting ingest",
         extra={
@@ -56,6 +57,12 @@ def main() -> int:
         return 3
     logger.info("ingest stopped")
     return 0
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    # uvicorn attaches an ANSI-coloured copy of some messages; it has no place in JSON lines.
+    record.__dict__.pop("color_message", None)
+    return True
 
 
 def _after_shutdown(signum: int, frame: FrameType | None) -> None:
