@@ -81,7 +81,7 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[RawH
             "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
         ) from None
     state.metrics.accepted.inc()
-    return _accepted(entry_id, voter_id if new_cookie else None, scope["scheme"] == "https")
+    return _accepted(entry_id, voter_id if new_cookie else None, scope.get("scheme") == "https")
 
 
 def _request_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -238,3 +239,14 @@ async def test_a_client_gets_a_json_404_for_unknown_paths(
         response = await client.get("/nowhere")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+async def test_the_voter_cookie_is_secure_over_https(
+    redis_url: str, stream_names: StreamNames
+) -> None:
+    async with running_app(make_settings(redis_url, stream_names)) as (app, _):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://ingest") as client:
+            response = await client.post("/vote", json={"option": "cats"})
+    assert response.status_code == 202
+    assert "Secure" in response.headers["set-cookie"]
