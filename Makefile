@@ -20,3 +20,7 @@ lint: venv
 test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
+
+.PHONY: bench-ingest
+bench-ingest: venv
+	$(PY) -m loadtest.bench_ingest
