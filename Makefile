@@ -20,3 +20,9 @@ lint: venv
 test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
+
+.PHONY: helm-check
+# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
+helm-check: venv
+	bash scripts/install-helm.sh
+	$(PY) -m pytest -m helm

@@ -178,7 +178,7 @@ Redis database index for KEDA.
 {{- else if .Values.externalRedis.url }}
 {{- (urlParse .Values.externalRedis.url).path | trimPrefix "/" | default "0" }}
 {{- else }}
-{{- .Values.externalRedis.databaseIndex }}
+{{- .Values.externalRedis.databaseIndex | int64 }}
 {{- end }}
 {{- end }}
 
