@@ -143,6 +143,15 @@ REDIS_PASSWORD, which KEDA's TriggerAuthentication reads (only when the chart wr
 {{- end }}
 
 {{/*
+The ACL user of an external Redis URL (redis://user:password@...), empty for the default user.
+*/}}
+{{- define "vote-pipeline.redisUsername" -}}
+{{- if and (not .Values.redis.enabled) (not .Values.existingSecret) .Values.externalRedis.url }}
+{{- (urlParse .Values.externalRedis.url).userinfo | default "" | splitList ":" | first }}
+{{- end }}
+{{- end }}
+
+{{/*
 DATABASE_URL (only when the chart writes the Secret).
 */}}
 {{- define "vote-pipeline.databaseUrl" -}}
