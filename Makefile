@@ -20,3 +20,8 @@ lint: venv
 test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
+
+# The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.
+.PHONY: dev
+dev:
+	bash scripts/dev.sh
