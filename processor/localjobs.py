@@ -3,13 +3,7 @@
 What carries over from a cluster, and how:
 - Job name `<scaledjob>-<5 random chars>` (KEDA's generateName); every retry of a failed pod
   runs under the SAME Job name, so `JOB_NAME` (hence the consumer name) is kept.
-- Env from the manifest: literal values as written; `secretKeyRef` / `configMapKeyRef` take the
-  runner's own environment variable of the same NAME as the container variable (REDIS_URL from
-  the runner's REDIS_URL), left unset when the runner has none (the program's default
-  applies); `fieldRef` job-name labels give the Job name, `metadata.name` the pod name,
-  `metadata.namespace` the manifest's namespace. PATH, HOME and locale pass through.
-- `emptyDir` mounts become per-Job directories under the runner's work directory, emptied for
-  every new pod; env values and probe arguments under a mount path are rewritten to them.
+- What the pod sees (command, env, emptyDir volumes): see processor.podenv.
 - Readiness: the exec probe runs after `initialDelaySeconds`, every `periodSeconds`.
 - `restartPolicy: Never` + `backoffLimit`: a failed pod is replaced after the pod failure
   backoff (10 s doubling, at most 6 min; `pod_backoff_s` scales it) until `backoffLimit`
@@ -35,15 +29,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from processor.manifest import EnvVar, ManifestError, ScaledJobManifest
+from processor.manifest import ScaledJobManifest
+from processor.podenv import PodIdentity, local_command, localize, pod_env, volume_dirs
 
 logger = logging.getLogger(__name__)
 
-HOST_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
-JOB_NAME_FIELDS = (
-    "metadata.labels['batch.kubernetes.io/job-name']",
-    "metadata.labels['job-name']",
-)
 POD_FAILURE_BACKOFF_CAP_S = 360.0
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
 
@@ -75,28 +65,6 @@ class LocalJob:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-
-def local_command(command: tuple[str, ...]) -> tuple[str, ...]:
-    """The container command with `python`/`python3` replaced by this interpreter."""
-    if command and command[0] in ("python", "python3"):
-        return (sys.executable, *command[1:])
-    return command
-
-
-def check_env_sources(manifest: ScaledJobManifest, host_env: Mapping[str, str]) -> list[str]:
-    """Names of secret/config values the runner's env lacks; ManifestError for unknown fields."""
-    missing = []
-    for var in manifest.job.env:
-        if var.field_path is not None and var.field_path not in (
-            *JOB_NAME_FIELDS,
-            "metadata.name",
-            "metadata.namespace",
-        ):
-            raise ManifestError(f"env {var.name}: fieldRef {var.field_path} is not run locally")
-        if (var.secret_ref or var.config_map_ref) and var.name not in host_env:
-            missing.append(var.name)
-    return missing
 
 
 class LocalJobs:
@@ -176,35 +144,11 @@ class LocalJobs:
                 _signal(job, signal.SIGKILL)
 
     def mounts(self, job: LocalJob) -> dict[str, Path]:
-        return {
-            mount.rstrip("/") or "/": job.workdir / f"volume-{index}"
-            for index, mount in enumerate(self.template.empty_dir_mounts)
-        }
-
-    def localize(self, value: str, job: LocalJob) -> str:
-        for mount, local in self.mounts(job).items():
-            if value == mount or value.startswith(mount + "/"):
-                return str(local) + value[len(mount) :]
-        return value
+        return volume_dirs(self.template, job.workdir)
 
     def pod_env(self, job: LocalJob) -> dict[str, str]:
-        env = {name: self.host_env[name] for name in HOST_BASICS if name in self.host_env}
-        for var in self.template.env:
-            value = self._env_value(var, job)
-            if value is not None:
-                env[var.name] = value
-        return env
-
-    def _env_value(self, var: EnvVar, job: LocalJob) -> str | None:
-        if var.secret_ref or var.config_map_ref:
-            return self.host_env.get(var.name)
-        if var.field_path in JOB_NAME_FIELDS:
-            return job.name
-        if var.field_path == "metadata.name":
-            return job.pod_name
-        if var.field_path == "metadata.namespace":
-            return self.manifest.namespace
-        return self.localize(var.value or "", job)
+        pod = PodIdentity(job.name, job.pod_name, self.manifest.namespace)
+        return pod_env(self.template, pod, self.host_env, self.mounts(job))
 
     def _launch(self, job: LocalJob) -> None:
         job.pod_name = f"{job.name}-{_token()}"
@@ -273,7 +217,8 @@ class LocalJobs:
             job.ready = True
             return
         job.next_probe_at = now + probe.period_s
-        command = [self.localize(arg, job) for arg in probe.command]
+        mounts = self.mounts(job)
+        command = [localize(arg, mounts) for arg in probe.command]
         try:
             result = subprocess.run(command, timeout=probe.timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired):

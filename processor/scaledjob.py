@@ -32,8 +32,9 @@ from ingest.environment import SettingsError, env_str, env_url, redact_url
 from ingest.jsonlog import configure_logging
 from ingest.names import DEFAULT_REDIS_URL, ENV_LOG_FORMAT, ENV_REDIS_URL
 from processor.lagmetric import LagReading, read_lag, trigger_metric
-from processor.localjobs import LocalJobs, check_env_sources
+from processor.localjobs import LocalJobs
 from processor.manifest import ManifestError, ScaledJobManifest, load_manifest
+from processor.podenv import check_env_sources
 from processor.scaling import Decision, decide
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,19 @@ class ScaledJobRunner:
         self.jobs.reconcile()
 
 
+def stop_events() -> tuple[asyncio.Event, asyncio.Event]:
+    """(stop, killed): the first SIGINT/SIGTERM sets stop, the next one killed."""
+    stop, killed = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (killed if stop.is_set() else stop).set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    return stop, killed
+
+
 async def serve(
     settings: RunnerSettings,
     manifest: ScaledJobManifest,
@@ -167,22 +181,13 @@ async def serve(
     client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     interval = settings.polling_interval_s or manifest.polling_interval_s
     runner = ScaledJobRunner(manifest, jobs, client, interval)
-    stop, killed = asyncio.Event(), asyncio.Event()
-
-    def on_signal() -> None:
-        (killed if stop.is_set() else stop).set()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal)
+    stop, killed = stop_events()
     logger.info(
-        "scaledjob runner started",
-        extra={
-            "scaledjob": manifest.name,
-            "redis": redact_url(settings.redis_url),
-            "polling_interval_s": interval,
-            "command": " ".join(jobs.command),
-        },
+        "running ScaledJob %s: metric from %s every %ss, Jobs run: %s",
+        manifest.name,
+        redact_url(settings.redis_url),
+        interval,
+        shlex.join(jobs.command),
     )
     try:
         await runner.run(stop)

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from ingest.names import StreamNames
-from processor.localjobs import JobState, LocalJob, LocalJobs, local_command
+from processor.localjobs import JobState, LocalJob, LocalJobs
 from processor.manifest import parse_manifest
+from processor.podenv import local_command
 from tests.keda_manifest import scaledjob_document
 
 # Appends one JSON line per pod run to argv[1], then behaves as argv[2] says.
