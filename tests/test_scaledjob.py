@@ -18,6 +18,7 @@ from ingest.names import StreamNames
 from processor.localjobs import LocalJobs
 from processor.manifest import parse_manifest
 from processor.scaledjob import ScaledJobRunner
+from tests.conftest import ThrowawayRedis
 from tests.keda_manifest import scaledjob_document, write_scaledjob
 
 # Drains the group under JOB_NAME, 10 at a time, and records which consumer acked each entry.
@@ -117,3 +118,20 @@ def test_cli_prints_decisions_and_stops_on_sigint(
     assert process.returncode == 0, err
     assert first_line.startswith("vote-processor: metric=0 active=no running=0 pending=0")
     assert out.rstrip().endswith("vote-processor: stopped, no Job running")
+
+
+async def test_unreachable_redis_is_reported_and_starts_nothing(
+    tmp_path: Path, stream_names: StreamNames, throwaway_redis: ThrowawayRedis
+) -> None:
+    manifest = parse_manifest(scaledjob_document(stream_names))
+    jobs = LocalJobs(manifest, tmp_path, command=CONSUMER, host_env={})
+    client = aioredis.Redis.from_url(throwaway_redis.url, decode_responses=True)
+    out = io.StringIO()
+    runner = ScaledJobRunner(manifest, jobs, client, 0.1, out=out)
+    throwaway_redis.stop()
+    try:
+        assert await runner.poll_once() is None
+    finally:
+        await client.aclose()
+    assert "metric=error (ConnectionError) running=0 pending=0 created=0" in out.getvalue()
+    assert not jobs.jobs
