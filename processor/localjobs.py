@@ -116,7 +116,7 @@ class LocalJobs:
         job = LocalJob(name=name, workdir=self.workroot / name, started_at=self.clock())
         self.jobs.append(job)
         self._launch(job)
-        logger.info("job started", extra={"job": name})
+        logger.info("job %s started", name, extra={"job": name})
         return job
 
     def reconcile(self) -> None:
@@ -184,7 +184,12 @@ class LocalJobs:
             self._finish(job, JobState.FAILED, "RunnerStopped", now)
         else:
             job.failures += 1
-            logger.warning("pod failed", extra={"job": job.name, "exit_code": code})
+            logger.warning(
+                "job %s: pod exited with %s",
+                job.name,
+                code,
+                extra={"job": job.name, "exit_code": code},
+            )
             if job.failures > self.template.backoff_limit:
                 self._finish(job, JobState.FAILED, "BackoffLimitExceeded", now)
             else:
@@ -206,7 +211,12 @@ class LocalJobs:
 
     def _check_retry(self, job: LocalJob, now: float) -> None:
         if job.state is JobState.RUNNING and job.retry_at is not None and now >= job.retry_at:
-            logger.info("pod retried", extra={"job": job.name, "failures": job.failures})
+            logger.info(
+                "job %s: new pod after %d failure(s)",
+                job.name,
+                job.failures,
+                extra={"job": job.name, "failures": job.failures},
+            )
             self._launch(job)
 
     def _probe(self, job: LocalJob, now: float) -> None:
@@ -232,7 +242,13 @@ class LocalJobs:
     def _finish(self, job: LocalJob, state: JobState, reason: str, now: float) -> None:
         job.state, job.reason, job.finished_at = state, reason, now
         job.retry_at, job.ready = None, False
-        logger.info("job finished", extra={"job": job.name, "state": state, "reason": reason})
+        logger.info(
+            "job %s %s (%s)",
+            job.name,
+            state.value.lower(),
+            reason,
+            extra={"job": job.name, "state": state, "reason": reason},
+        )
 
     def _trim_history(self) -> None:
         limits = {

@@ -37,7 +37,8 @@ from processor.manifest import ManifestError, ScaledJobManifest, load_manifest
 from processor.podenv import check_env_sources
 from processor.scaling import Decision, decide
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: run with -m this module is __main__.
+logger = logging.getLogger("processor.scaledjob")
 
 
 @dataclass(frozen=True, slots=True)

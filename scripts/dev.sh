@@ -122,7 +122,7 @@ stop_all() {
 main() {
   ensure_venv
   trap stop_all EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 0' INT TERM  # a requested stop is a clean one
   ensure_redis
   ensure_postgres
   export REDIS_URL DATABASE_URL
