@@ -138,7 +138,7 @@ main() {
   say "try: curl -si -X POST http://$HOST:$PORT/vote -H 'content-type: application/json' -d '{\"option\": \"cats\"}'"
   say "Ctrl-C stops everything"
   wait -n "${PIDS[@]}" || true
-  say "a component exited on its own"
+  die "a component exited on its own (see its output above)"
 }
 
 main "$@"
