@@ -26,3 +26,8 @@ test: venv
 helm-check: venv
 	bash scripts/install-helm.sh
 	$(PY) -m pytest -m helm
+
+# The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.
+.PHONY: dev
+dev:
+	bash scripts/dev.sh
