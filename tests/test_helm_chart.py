@@ -262,15 +262,16 @@ def _immutable(manifest: Manifest) -> Any:
     fields = {
         "Deployment": ("selector",),
         "StatefulSet": ("selector", "serviceName", "volumeClaimTemplates", "podManagementPolicy"),
-        "Service": ("clusterIP",),
+        "Service": ("clusterIP", "type"),
         "Job": ("selector",),
     }.get(manifest["kind"], ())
     return {field: spec.get(field) for field in fields}
 
 
-@pytest.fixture(scope="module")
-def upgrade() -> tuple[list[Manifest], list[Manifest]]:
-    version = HELM_VERSIONS[0]
+@pytest.fixture(scope="module", params=HELM_VERSIONS)
+def upgrade(request: pytest.FixtureRequest) -> tuple[list[Manifest], list[Manifest]]:
+    """The default rendering, then a changed configuration, as one helm version renders them."""
+    version: str = request.param
     return render(version, *PASSWORDS), render(version, *PASSWORDS, *UPGRADE)
 
 
