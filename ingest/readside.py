@@ -2,11 +2,13 @@
 voting page, with the resources they own (a Postgres pool and a Redis client of their own, so
 reads never queue behind the vote writer's connection).
 
-`create_app` adds `ReadSide.routes()` and calls `start()`/`close()` in its lifespan.
+`create_app` adds `ReadSide.routes()` and runs `ReadSide.running()` in its lifespan.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -16,25 +18,10 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ingest.database import Database
 from ingest.events import ResultsBroadcaster, results_stream_response
-from ingest.names import StreamNames
 from ingest.page import page_response, static_files
 from ingest.results import ResultsService, results_response
+from ingest.settings import IngestSettings
 from ingest.status import VoteStatusService, vote_status_response
-
-
-@dataclass(frozen=True, slots=True)
-class ReadSettings:
-    """What the read side is configured with (part of IngestSettings once wired)."""
-
-    database_url: str
-    redis_url: str
-    names: StreamNames
-    options: tuple[str, ...]
-    results_max_age_s: float = 1.0
-    stream_poll_s: float = 1.0
-    heartbeat_s: float = 15.0
-    database_timeout_s: float = 2.0
-    database_pool_size: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +32,7 @@ class _Services:
 
 
 class ReadSide:
-    def __init__(self, settings: ReadSettings) -> None:
+    def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
         self.database = Database(
             settings.database_url,
@@ -61,8 +48,8 @@ class ReadSide:
         await self.database.open()
         self._redis = aioredis.Redis.from_url(
             settings.redis_url,
-            socket_timeout=settings.database_timeout_s,
-            socket_connect_timeout=settings.database_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
         )
         results = ResultsService(
             self.database,
@@ -74,7 +61,7 @@ class ReadSide:
         self._services = _Services(
             results=results,
             status=VoteStatusService(self.database, self._redis, settings.names),
-            broadcaster=ResultsBroadcaster(results.current, settings.stream_poll_s),
+            broadcaster=ResultsBroadcaster(results.current, settings.results_poll_s),
         )
 
     async def close(self) -> None:
@@ -85,6 +72,15 @@ class ReadSide:
         await self.database.close()
         if self._redis is not None:
             await self._redis.aclose()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ReadSide]:
+        """`start()`, then `close()` on exit: for the app's lifespan."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.close()
 
     @property
     def services(self) -> _Services:
@@ -112,7 +108,7 @@ class ReadSide:
 
     async def results_stream(self, request: Request) -> Response:
         return results_stream_response(
-            self.services.broadcaster, heartbeat_s=self.settings.heartbeat_s
+            self.services.broadcaster, heartbeat_s=self.settings.sse_heartbeat_s
         )
 
     async def vote_status(self, request: Request) -> Response:

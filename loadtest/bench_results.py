@@ -5,17 +5,19 @@
 Three apps, one uvicorn worker each, take the same GET load in turn (wrk when installed,
 else a small asyncio HTTP client):
 - bare: a Starlette endpoint answering a constant body of the same shape (the ceiling);
-- cached: the read side as deployed (results cached for 1 s);
+- cached: the ingest app as deployed (results cached for 1 s);
 - uncached: the same with a zero cache age, so every request asks Postgres and Redis.
 It prints requests/s, p50/p99 and the Postgres transactions each run caused, then the ratios
 cached/bare and cached/uncached. The database (`vote_bench_<random>`, migrated and seeded) and
-the Redis stream (`bench:<random>:votes`) are its own and removed afterwards.
+the Redis stream (`bench:<random>:votes`, created by the app) are its own and removed
+afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -27,8 +29,8 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,15 +41,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ingest.names import DEFAULT_VOTE_OPTIONS, StreamNames
-from ingest.readside import ReadSettings, ReadSide
+from ingest.app import create_app
+from ingest.names import (
+    DEFAULT_VOTE_OPTIONS,
+    ENV_DATABASE_URL,
+    ENV_LOG_FORMAT,
+    ENV_REDIS_URL,
+    ENV_VOTE_STREAM,
+)
 from ingest.results import build_results
+from ingest.settings import IngestSettings
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 UVICORN_FLAGS = ("--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http",
                  "httptools", "--no-access-log", "--log-level", "warning")  # fmt: skip
 TALLY = {"cats": 123_456, "dogs": 98_765}
-SCHEMA = "CREATE TABLE tally (option text PRIMARY KEY, votes bigint NOT NULL DEFAULT 0)"
 
 
 BARE_BODY = json.dumps(
@@ -64,34 +72,13 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/results", bare_results)])
 
 
-def _read_app(max_age_s: float) -> Starlette:
-    read_side = ReadSide(
-        ReadSettings(
-            database_url=os.environ["BENCH_DATABASE_URL"],
-            redis_url=os.environ["BENCH_REDIS_URL"],
-            names=StreamNames(stream=os.environ["BENCH_STREAM"]),
-            options=DEFAULT_VOTE_OPTIONS,
-            results_max_age_s=max_age_s,
-        )
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await read_side.start()
-        try:
-            yield
-        finally:
-            await read_side.close()
-
-    return Starlette(routes=read_side.routes(), lifespan=lifespan)
-
-
 def cached_app() -> Starlette:
-    return _read_app(1.0)
+    """The ingest app as deployed (settings from the environment)."""
+    return create_app(IngestSettings.from_env())
 
 
 def uncached_app() -> Starlette:
-    return _read_app(0.0)
+    return create_app(dataclasses.replace(IngestSettings.from_env(), results_max_age_s=0.0))
 
 
 @dataclass(frozen=True)
@@ -242,7 +229,8 @@ async def _admin(sql: str) -> None:
 async def _seed(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(SCHEMA)
+        # The tally table alone until the processor's migrations land on main.
+        await conn.execute("CREATE TABLE tally (option text PRIMARY KEY, votes bigint NOT NULL)")
         await conn.executemany("INSERT INTO tally VALUES ($1, $2)", list(TALLY.items()))
     finally:
         await conn.close()
@@ -258,8 +246,8 @@ def main() -> int:
     print(f"load: {'wrk' if shutil.which('wrk') else 'asyncio client'}, "
           f"{args.connections} connections, {args.duration:g}s per app")  # fmt: skip
     with bench_database() as database_url:
-        env = {"BENCH_DATABASE_URL": database_url, "BENCH_REDIS_URL": args.redis_url,
-               "BENCH_STREAM": stream}  # fmt: skip
+        env = {ENV_DATABASE_URL: database_url, ENV_REDIS_URL: args.redis_url,
+               ENV_VOTE_STREAM: stream, ENV_LOG_FORMAT: "text"}  # fmt: skip
         results = []
         for name in ("bare", "cached", "uncached"):
             with serve(f"loadtest.bench_results:{name}_app", env) as base:

@@ -1,5 +1,6 @@
-"""Fixtures for the read side (results, vote status, stream, page): a database with the schema
-of the brief, emptied before each test, an app with its lifespan, and a live uvicorn server."""
+"""Fixtures for the read side (results, vote status, stream, page): a database migrated by the
+processor's migrations, emptied before each test, the ingest app with its lifespan, and a live
+uvicorn server."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from ingest.app import create_app
 from ingest.names import StreamNames
-from ingest.readside import ReadSettings, ReadSide
+from ingest.settings import IngestSettings
 from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database, free_port
 
 # The schema of the team brief; replaced by the processor's migrations once they land.
@@ -41,22 +43,30 @@ CREATE TABLE dead_letters (
     PRIMARY KEY (entry_ms, entry_seq));
 """
 
+
+async def migrate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(READ_SCHEMA)
+    finally:
+        await conn.close()
+
+
 OPTIONS = ("cats", "dogs")
 
 
 @pytest.fixture(scope="session")
 def read_database_url() -> Iterator[str]:
-    """A database of this session's own with the vote schema, dropped at the end."""
+    """A database of this session's own with the vote schema, dropped at the end.
+
+    Not `pg_database_url`: these tests empty the tables before each test, which must not
+    disturb what the processor's tests keep there."""
     name = f"vote_test_read_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
 
     async def create() -> None:
         await _admin_execute(f'CREATE DATABASE "{name}"')
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(READ_SCHEMA)
-        finally:
-            await conn.close()
+        await migrate(url)
 
     asyncio.run(create())
     try:
@@ -79,14 +89,15 @@ async def pg(read_database_url: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 def read_settings(
     read_database_url: str, redis_url: str, stream_names: StreamNames
-) -> ReadSettings:
-    return ReadSettings(
+) -> IngestSettings:
+    return IngestSettings(
         database_url=read_database_url,
         redis_url=redis_url,
         names=stream_names,
         options=OPTIONS,
-        stream_poll_s=0.1,
-        heartbeat_s=1.0,
+        results_poll_s=0.1,
+        sse_heartbeat_s=1.0,
+        backlog_refresh_s=0.1,
     )
 
 
@@ -130,27 +141,9 @@ async def record_vote(conn: asyncpg.Connection, entry_id: str, option: str, vote
 
 
 @asynccontextmanager
-async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    read_side: ReadSide = app.state.read_side
-    await read_side.start()
-    try:
-        yield
-    finally:
-        await read_side.close()
-
-
-def read_app(settings: ReadSettings) -> Starlette:
-    """The read side alone, as `create_app` wires it (routes + lifespan)."""
-    read_side = ReadSide(settings)
-    app = Starlette(routes=read_side.routes(), lifespan=_lifespan)
-    app.state.read_side = read_side
-    return app
-
-
-@asynccontextmanager
-async def read_client(settings: ReadSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client of `read_app(settings)`, its lifespan running."""
-    app = read_app(settings)
+async def read_client(settings: IngestSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of the ingest app, its lifespan running."""
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
@@ -160,7 +153,7 @@ async def read_client(settings: ReadSettings) -> AsyncIterator[httpx.AsyncClient
 
 
 @pytest.fixture
-async def read_http(read_settings: ReadSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def read_http(read_settings: IngestSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with read_client(read_settings) as http:
         yield http
 
@@ -201,17 +194,3 @@ def live_server(app: Starlette) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
-
-
-def app_from_env() -> Starlette:
-    """`uvicorn --factory` entry for tests that need the read side in a process of its own."""
-    return read_app(
-        ReadSettings(
-            database_url=os.environ["READ_TEST_DATABASE_URL"],
-            redis_url=os.environ["READ_TEST_REDIS_URL"],
-            names=StreamNames(stream=os.environ["READ_TEST_STREAM"]),
-            options=OPTIONS,
-            stream_poll_s=0.1,
-            heartbeat_s=1.0,
-        )
-    )

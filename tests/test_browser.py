@@ -1,14 +1,13 @@
 """The voting page in a real headless Chromium (Debian's `chromium` + `chromium-driver`, driven
-by selenium through /usr/bin/chromedriver: nothing is downloaded at run time)."""
+by selenium through /usr/bin/chromedriver: nothing is downloaded at run time), against the
+real ingest app on a live port (and, until the processor lands, a stand-in processing pass)."""
 
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import asyncpg
 import pytest
@@ -20,20 +19,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
-from ingest.names import (
-    COOKIE_LAST_VOTE,
-    FIELD_ACCEPTED_MS,
-    FIELD_OPTION,
-    FIELD_VOTER_ID,
-    StreamNames,
-)
-from ingest.readside import ReadSettings
-from tests.read_fixtures import live_server, read_app, record_vote
+from ingest.app import create_app
+from ingest.names import FIELD_OPTION, FIELD_VOTER_ID
+from ingest.settings import IngestSettings
+from tests.read_fixtures import live_server, record_vote
 
 pytestmark = pytest.mark.browser
 
@@ -84,47 +74,15 @@ def _chromium(tmp_path: Path, *, javascript: bool) -> Iterator[WebDriver]:
         driver.quit()
 
 
-# Stand-ins for POST /vote and one processor run until the ingest and processor branches land.
-def _pipeline_app(settings: ReadSettings) -> Starlette:
-    app = read_app(settings)
-
-    async def vote(request: Request) -> Response:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            option = str((await request.json())["option"])
-        else:
-            option = parse_qs((await request.body()).decode())["option"][0]
-        fields = {
-            FIELD_OPTION: option,
-            FIELD_VOTER_ID: request.cookies.get(FIELD_VOTER_ID, "browser-voter"),
-            FIELD_ACCEPTED_MS: str(time.time_ns() // 1_000_000),
-        }
-        async with aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as redis:
-            entry_id = await redis.xadd(settings.names.stream, fields)  # type: ignore[arg-type]
-        if "text/html" in request.headers.get("accept", ""):
-            response: Response = RedirectResponse("/", status_code=303)
-        else:
-            response = JSONResponse({"id": entry_id, "status_url": f"/votes/{entry_id}"}, 202)
-        response.set_cookie(FIELD_VOTER_ID, fields[FIELD_VOTER_ID])
-        if isinstance(response, RedirectResponse):
-            response.set_cookie(COOKIE_LAST_VOTE, entry_id, samesite="lax")
-        return response
-
-    app.router.routes.append(Route("/vote", vote, methods=["POST"]))
-    return app
-
-
-async def _process_once(pg: asyncpg.Connection, redis: aioredis.Redis, names: StreamNames) -> int:
-    entries = await redis.xrange(names.stream)
-    for entry_id, fields in entries:
-        await record_vote(pg, entry_id, fields[FIELD_OPTION], fields[FIELD_VOTER_ID])
-    if entries:
-        await redis.xtrim(names.stream, minid=_next_id(entries[-1][0]))
-    return len(entries)
-
-
-def _next_id(entry_id: str) -> str:
-    ms, seq = entry_id.split("-")
-    return f"{ms}-{int(seq) + 1}"
+async def _process_once(pg: asyncpg.Connection, settings: IngestSettings) -> None:
+    """Stand-in for one processor Job until the processor lands: record what the stream holds."""
+    async with aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as redis:
+        entries = await redis.xrange(settings.names.stream)
+        for entry_id, fields in entries:
+            await record_vote(pg, entry_id, fields[FIELD_OPTION], fields[FIELD_VOTER_ID])
+        if entries:
+            ms, seq = entries[-1][0].split("-")
+            await redis.xtrim(settings.names.stream, minid=f"{ms}-{int(seq) + 1}")
 
 
 def _wait(driver: WebDriver, condition: Any, what: str) -> None:
@@ -161,13 +119,12 @@ def _screenshot(driver: WebDriver, name: str, capsys: pytest.CaptureFixture[str]
 
 async def test_vote_goes_from_pending_to_recorded_and_the_bars_move(
     browser: WebDriver,
-    read_settings: ReadSettings,
+    read_settings: IngestSettings,
     pg: asyncpg.Connection,
-    redis_client: aioredis.Redis,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await record_vote(pg, "1-0", "dogs", "someone-else")
-    with live_server(_pipeline_app(read_settings)) as server:
+    with live_server(create_app(read_settings)) as server:
         browser.get(server.url + "/")
         _wait(browser, lambda d: _bars(d)["dogs"] == ("1", "1"), "initial results")
         assert _your_vote(browser) == ("none", "You have not voted yet.")
@@ -179,7 +136,7 @@ async def test_vote_goes_from_pending_to_recorded_and_the_bars_move(
         )
         _screenshot(browser, "voting-page-pending.png", capsys)
 
-        assert await _process_once(pg, redis_client, read_settings.names) == 1
+        await _process_once(pg, read_settings)
         _wait(browser, lambda d: _your_vote(d)[0] == "recorded", "vote shown as recorded")
         assert _your_vote(browser)[1] == "Your vote for cats is recorded."
         _wait(browser, lambda d: _bars(d)["cats"] == ("1", "0.5"), "bars follow the stream")
@@ -192,8 +149,8 @@ async def test_vote_goes_from_pending_to_recorded_and_the_bars_move(
 
 
 @pytest.mark.usefixtures("pg")
-async def test_keyboard_alone_can_vote(browser: WebDriver, read_settings: ReadSettings) -> None:
-    with live_server(_pipeline_app(read_settings)) as server:
+async def test_keyboard_alone_can_vote(browser: WebDriver, read_settings: IngestSettings) -> None:
+    with live_server(create_app(read_settings)) as server:
         browser.get(server.url + "/")
         body = browser.find_element(By.TAG_NAME, "body")
         body.send_keys(Keys.TAB)
@@ -208,9 +165,9 @@ async def test_keyboard_alone_can_vote(browser: WebDriver, read_settings: ReadSe
 
 @pytest.mark.usefixtures("pg")
 async def test_voting_works_without_javascript(
-    browser_without_js: WebDriver, read_settings: ReadSettings
+    browser_without_js: WebDriver, read_settings: IngestSettings
 ) -> None:
-    with live_server(_pipeline_app(read_settings)) as server:
+    with live_server(create_app(read_settings)) as server:
         browser_without_js.get(server.url + "/")
         browser_without_js.find_element(By.CSS_SELECTOR, "button[value='dogs']").click()
         _wait(browser_without_js, lambda d: _your_vote(d)[0] == "pending", "303 back to /")

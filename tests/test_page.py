@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import ingest.page
 from ingest.names import COOKIE_LAST_VOTE, FIELD_ACCEPTED_MS, FIELD_OPTION, StreamNames
 from ingest.page import describe_vote
-from ingest.readside import ReadSettings
+from ingest.settings import IngestSettings
 from ingest.status import VoteStatus
 from tests.conftest import free_port
 from tests.read_fixtures import OPTIONS, read_client, record_vote
@@ -79,7 +79,7 @@ async def test_page_shows_results_as_bars(
 
 @pytest.mark.usefixtures("pg")
 async def test_page_follows_the_last_vote_cookie_from_pending_to_recorded(
-    read_settings: ReadSettings,
+    read_settings: IngestSettings,
     pg: asyncpg.Connection,
     redis_client: aioredis.Redis,
     stream_names: StreamNames,
@@ -100,7 +100,7 @@ async def test_page_follows_the_last_vote_cookie_from_pending_to_recorded(
 
 
 @pytest.mark.usefixtures("pg")
-async def test_page_ignores_a_bad_last_vote_cookie(read_settings: ReadSettings) -> None:
+async def test_page_ignores_a_bad_last_vote_cookie(read_settings: IngestSettings) -> None:
     async with read_client(read_settings) as http:
         http.cookies.set(COOKIE_LAST_VOTE, "<script>")
         response = await http.get("/")
@@ -109,7 +109,7 @@ async def test_page_ignores_a_bad_last_vote_cookie(read_settings: ReadSettings) 
     assert "<script>" not in response.text
 
 
-async def test_page_without_postgres_still_offers_the_vote(read_settings: ReadSettings) -> None:
+async def test_page_without_postgres_still_offers_the_vote(read_settings: IngestSettings) -> None:
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     async with read_client(dataclasses.replace(read_settings, database_url=dead)) as http:
         response = await http.get("/")
@@ -137,6 +137,37 @@ def test_describe_vote_covers_every_state() -> None:
     assert "replaced by a later vote" in describe_vote(superseded)
     dead = VoteStatus(id="1-0", state="dead_lettered", reason="bad option")
     assert describe_vote(dead) == "Your vote could not be counted: bad option."
+
+
+@pytest.mark.usefixtures("pg")
+async def test_form_post_from_a_browser_is_sent_back_to_the_page(
+    read_http: httpx.AsyncClient, redis_client: aioredis.Redis, stream_names: StreamNames
+) -> None:
+    response = await read_http.post(
+        "/vote",
+        content=b"option=dogs",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    vote_id = response.cookies[COOKIE_LAST_VOTE]
+    assert "voter_id" in response.cookies
+    ((entry_id, fields),) = await redis_client.xrange(stream_names.stream)
+    assert (entry_id, fields[FIELD_OPTION]) == (vote_id, "dogs")
+    page = await read_http.get("/")
+    assert "Your vote for dogs is pending" in page.text
+
+
+@pytest.mark.usefixtures("pg")
+async def test_api_clients_still_get_202_json(read_http: httpx.AsyncClient) -> None:
+    response = await read_http.post("/vote", json={"option": "cats"})
+    assert response.status_code == 202
+    assert COOKIE_LAST_VOTE not in response.cookies
+    status = await read_http.get(response.json()["status_url"])
+    assert status.json()["state"] == "pending"
 
 
 def _luminance(hex_colour: str) -> float:

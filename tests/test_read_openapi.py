@@ -8,11 +8,12 @@ from starlette.routing import Route
 
 from ingest.names import StreamNames
 from ingest.read_openapi import RESULTS_SCHEMA, VOTE_STATUS_SCHEMA, read_paths
-from ingest.readside import ReadSettings, ReadSide
+from ingest.readside import ReadSide
+from ingest.settings import IngestSettings
 from tests.read_fixtures import record_vote
 
 
-def test_every_read_route_is_documented(read_settings: ReadSettings) -> None:
+def test_every_read_route_is_documented(read_settings: IngestSettings) -> None:
     routes = ReadSide(read_settings).routes()
     documented = set(read_paths())
     assert {route.path for route in routes if isinstance(route, Route)} == documented

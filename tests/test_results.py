@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 
 from ingest.database import Database, DatabaseUnavailableError
 from ingest.names import StreamNames
-from ingest.readside import ReadSettings
 from ingest.results import ResultsService, build_results, unrecorded_votes
+from ingest.settings import IngestSettings
 from tests.conftest import free_port
 from tests.read_fixtures import OPTIONS, read_client, record_vote
 
@@ -89,7 +89,7 @@ async def test_get_results_counts_tally_and_backlog(
     await record_vote(pg, "1-0", "cats", "v1")
     await record_vote(pg, "2-0", "dogs", "v2")
     await record_vote(pg, "3-0", "dogs", "v3")
-    await redis_client.xgroup_create(stream_names.stream, stream_names.group, "0", mkstream=True)
+    # the app created the group at start (XGROUP CREATE ... 0 MKSTREAM)
     for _ in range(3):
         await redis_client.xadd(stream_names.stream, {"option": "cats"})
     await redis_client.xreadgroup(stream_names.group, "c1", {stream_names.stream: ">"}, count=1)
@@ -162,7 +162,7 @@ async def test_results_change_after_cache_expiry(
     assert (await service.current()).total == 1
 
 
-async def test_results_without_postgres_is_503(read_settings: ReadSettings) -> None:
+async def test_results_without_postgres_is_503(read_settings: IngestSettings) -> None:
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     settings = dataclasses.replace(read_settings, database_url=dead)
     async with read_client(settings) as http:
@@ -173,7 +173,7 @@ async def test_results_without_postgres_is_503(read_settings: ReadSettings) -> N
 
 
 @pytest.mark.usefixtures("pg")
-async def test_results_without_redis_have_unknown_backlog(read_settings: ReadSettings) -> None:
+async def test_results_without_redis_have_unknown_backlog(read_settings: IngestSettings) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     settings = dataclasses.replace(read_settings, redis_url=dead)
     async with read_client(settings) as http:

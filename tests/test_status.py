@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from ingest.database import Database
 from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID, StreamNames
-from ingest.readside import ReadSettings
+from ingest.settings import IngestSettings
 from ingest.status import InvalidVoteIdError, VoteStatus, VoteStatusService, parse_vote_id
 from tests.conftest import free_port
 from tests.read_fixtures import read_client, record_vote, split_id
@@ -152,7 +152,7 @@ async def test_vote_recorded_and_trimmed_mid_lookup_is_not_404(
     assert status.state == "recorded"
 
 
-async def test_status_without_postgres_is_503(read_settings: ReadSettings) -> None:
+async def test_status_without_postgres_is_503(read_settings: IngestSettings) -> None:
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     async with read_client(dataclasses.replace(read_settings, database_url=dead)) as http:
         response = await http.get("/votes/1-0")
@@ -162,7 +162,7 @@ async def test_status_without_postgres_is_503(read_settings: ReadSettings) -> No
 
 @pytest.mark.usefixtures("pg")
 async def test_status_without_redis_is_503_unless_in_postgres(
-    read_settings: ReadSettings, pg: asyncpg.Connection
+    read_settings: IngestSettings, pg: asyncpg.Connection
 ) -> None:
     await record_vote(pg, "7-0", "dogs", "v9")
     dead = f"redis://127.0.0.1:{free_port()}/0"
