@@ -25,6 +25,11 @@ ENV_CONSUMER_NAME = "CONSUMER_NAME"
 ENV_JOB_NAME = "JOB_NAME"
 ENV_READY_FILE = "READY_FILE"
 ENV_STALE_CONSUMER_IDLE_MS = "STALE_CONSUMER_IDLE_MS"
+ENV_RETRY_BACKOFF_MS = "RETRY_BACKOFF_MS"
+ENV_RETRY_BACKOFF_MAX_MS = "RETRY_BACKOFF_MAX_MS"
+# Test-only fault hook: the processor stops itself (SIGSTOP) right after its N-th COMMIT, before
+# the XACK, so a crash test can SIGKILL it exactly there. Never set in manifests.
+ENV_TEST_STOP_AFTER_COMMIT = "PROCESSOR_TEST_STOP_AFTER_COMMIT"
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/votes"

@@ -1,0 +1,52 @@
+"""A batch of stream entries, validated and split into votes, dead letters and lost IDs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ingest.names import ENV_MAX_DELIVERIES
+from processor.entries import Poison, Vote, parse_entry
+from processor.stream import RawEntry
+
+
+@dataclass(slots=True)
+class Batch:
+    """Entries read together; `ids` are all of them, acked once `votes` and `dead` commit."""
+
+    source: str  # "pending" (own, re-read), "claimed" (from idle consumers) or "new"
+    ids: list[bytes] = field(default_factory=list)
+    votes: list[Vote] = field(default_factory=list)
+    dead: list[Poison] = field(default_factory=list)
+    vanished: int = 0  # pending IDs whose entry no longer exists in the stream
+
+
+def build_batch(
+    source: str,
+    entries: Sequence[RawEntry],
+    options: Mapping[bytes, str],
+    deliveries: Mapping[bytes, int],
+    max_deliveries: int,
+) -> Batch:
+    """Validate entries; those delivered more than `max_deliveries` times are dead letters."""
+    batch = Batch(source)
+    seen: set[bytes] = set()
+    for entry_id, fields in entries:
+        if entry_id in seen:
+            continue
+        seen.add(entry_id)
+        batch.ids.append(entry_id)
+        if fields is None:
+            batch.vanished += 1
+            continue
+        delivered = deliveries.get(entry_id, 1)
+        if delivered > max_deliveries:
+            reason = f"delivered {delivered} times, more than {ENV_MAX_DELIVERIES}={max_deliveries}"
+            batch.dead.append(Poison(entry_id, fields, reason))
+            continue
+        parsed = parse_entry(entry_id, fields, options)
+        if isinstance(parsed, Poison):
+            batch.dead.append(parsed)
+        else:
+            batch.votes.append(parsed)
+    return batch
