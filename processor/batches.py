@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ingest.names import ENV_MAX_DELIVERIES
-from processor.entries import Poison, Vote, parse_entry
+from processor.entries import Poison, Vote, fast_vote, parse_entry
 from processor.stream import RawEntry
 
 
@@ -30,23 +30,23 @@ def build_batch(
 ) -> Batch:
     """Validate entries; those delivered more than `max_deliveries` times are dead letters."""
     batch = Batch(source)
-    seen: set[bytes] = set()
+    if len({entry_id for entry_id, _ in entries}) != len(entries):
+        entries = list(dict(entries).items())  # an ID twice (re-read and claimed): keep one
+    append_vote = batch.votes.append
     for entry_id, fields in entries:
-        if entry_id in seen:
-            continue
-        seen.add(entry_id)
         batch.ids.append(entry_id)
         if fields is None:
             batch.vanished += 1
-            continue
-        delivered = deliveries.get(entry_id, 1)
-        if delivered > max_deliveries:
+        elif deliveries and deliveries.get(entry_id, 1) > max_deliveries:
+            delivered = deliveries[entry_id]
             reason = f"delivered {delivered} times, more than {ENV_MAX_DELIVERIES}={max_deliveries}"
             batch.dead.append(Poison(entry_id, fields, reason))
-            continue
-        parsed = parse_entry(entry_id, fields, options)
-        if isinstance(parsed, Poison):
-            batch.dead.append(parsed)
+        elif (vote := fast_vote(entry_id, fields, options)) is not None:
+            append_vote(vote)
         else:
-            batch.votes.append(parsed)
+            parsed = parse_entry(entry_id, fields, options)
+            if isinstance(parsed, Poison):
+                batch.dead.append(parsed)
+            else:
+                append_vote(parsed)
     return batch
