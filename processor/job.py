@@ -129,7 +129,6 @@ class Job:
         except _CLEANUP_ERRORS as exc:
             logger.warning("consumer cleanup skipped", extra={"error": repr(exc)})
         await self.stream.close()
-        self.reader.remove_ready_file()
 
 
 async def run_job(settings: ProcessorSettings) -> JobSummary:

@@ -42,7 +42,8 @@ class BatchReader:
         self.options = option_lookup(settings.options)
         self.stop_reason = Outcome.RUNNING
         self.ready_file = Path(settings.ready_file) if settings.ready_file else None
-        self.remove_ready_file()
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)  # a marker left by an earlier run
 
     async def redis(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
         """Run a Redis call with retries; recreate the group at 0 if Redis lost it."""
@@ -128,10 +129,8 @@ class BatchReader:
         return build_batch(source, entries, self.options, deliveries, self.settings.max_deliveries)
 
     def _mark_ready(self) -> None:
-        if self.ready_file is not None and not self.ready_file.exists():
+        """After the first successful read: KEDA counts the Job as pending until then."""
+        if self.ready_file is not None:
             self.ready_file.parent.mkdir(parents=True, exist_ok=True)
             self.ready_file.touch()
-
-    def remove_ready_file(self) -> None:
-        if self.ready_file is not None:
-            self.ready_file.unlink(missing_ok=True)
+            self.ready_file = None

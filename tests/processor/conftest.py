@@ -1,0 +1,48 @@
+"""Processor fixtures: the session database migrated once, emptied before each test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from ingest.names import StreamNames
+from processor.migrate import migrate
+from processor.settings import ProcessorSettings
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_database_url: str) -> str:
+    """The session's private database with the processor schema."""
+    asyncio.run(migrate(pg_database_url))
+    return pg_database_url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the migrated database, its tables emptied first."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(
+    database_url: str, redis_url: str, stream_names: StreamNames, db: asyncpg.Connection
+) -> ProcessorSettings:
+    """Settings of a Job on this test's stream: small batches, short retries."""
+    return ProcessorSettings(
+        redis_url=redis_url,
+        database_url=database_url,
+        names=stream_names,
+        consumer="job-1",
+        batch_size=7,
+        max_runtime_s=30,
+        retry_backoff_ms=20,
+        retry_backoff_max_ms=200,
+    )
