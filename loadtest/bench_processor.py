@@ -158,9 +158,8 @@ def report(
     copy_rate, job_rate = entries / copy_s, entries / job_s
     print(f"entries                 {entries}")
     print(f"raw COPY                {copy_rate:>10,.0f} rows/s   ({copy_s:.2f} s)")
-    print(
-        f"processor Job           {job_rate:>10,.0f} votes/s  ({job_s:.2f} s drain, {wall_s:.2f} s wall)"
-    )
+    drain = f"({job_s:.2f} s drain, {wall_s:.2f} s wall)"
+    print(f"processor Job           {job_rate:>10,.0f} votes/s  {drain}")
     print(f"ratio Job / raw COPY    {job_rate / copy_rate:>10.3f}    (acceptance >= 0.18)")
     print(f"Job batches             {summary['batches']}")
     print(f"Job peak RSS            {peak_kib / 1024:>10.1f} MiB")

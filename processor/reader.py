@@ -58,10 +58,8 @@ class BatchReader:
 
     async def read_all(self, out: asyncio.Queue[Batch | None]) -> None:
         """Fill `out` with batches, then put None."""
-        try:
-            self.stop_reason = await self._read_phases(out)
-        finally:
-            await out.put(None)
+        self.stop_reason = await self._read_phases(out)
+        await out.put(None)
 
     async def _read_phases(self, out: asyncio.Queue[Batch | None]) -> Outcome:
         for phase in (self._own_pending, self._claimed, self._new):
