@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -11,13 +13,23 @@ import pytest
 from ingest.names import StreamNames
 from processor.migrate import migrate
 from processor.settings import ProcessorSettings
+from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_database_url: str) -> str:
-    """The session's private database with the processor schema."""
-    asyncio.run(migrate(pg_database_url))
-    return pg_database_url
+def database_url() -> Iterator[str]:
+    """A private database of this session with the processor schema, dropped at the end.
+
+    Not the shared `pg_database_url`: other tests rely on that one starting empty.
+    """
+    name = f"vote_test_processor_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
+    try:
+        asyncio.run(migrate(url))
+        yield url
+    finally:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

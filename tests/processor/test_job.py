@@ -171,3 +171,19 @@ async def test_a_job_past_its_runtime_reads_nothing_more(
     job = await run(settings, max_runtime_s=0.001)
     assert job.summary.outcome is Outcome.DEADLINE
     assert job.summary.entries == 0
+
+
+async def test_pending_entries_that_no_longer_exist_are_accounted_for(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(6, 3, random.Random(7)))
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, settings.consumer, {stream: ">"}, count=2)
+    await redis_client.xreadgroup(group, "other", {stream: ">"}, count=2)
+    ids = [f"{ms}-{seq}" for (ms, seq), _, _ in votes]
+    await redis_client.xdel(stream, ids[0], ids[2])  # removed behind the group's back
+    job = await run(settings, claim_min_idle_ms=0)
+    assert job.summary.vanished == 1  # own pending, acked; the claimed one Redis dropped itself
+    assert await recorded(db) == fold([votes[1], *votes[3:]])
+    assert await pending_of(redis_client, stream, group) == 0
