@@ -30,8 +30,25 @@ def build_batch(
 ) -> Batch:
     """Validate entries; those delivered more than `max_deliveries` times are dead letters."""
     batch = Batch(source)
-    if len({entry_id for entry_id, _ in entries}) != len(entries):
-        entries = list(dict(entries).items())  # an ID twice (re-read and claimed): keep one
+    extend_batch(batch, unique_entries(entries), options, deliveries, max_deliveries)
+    return batch
+
+
+def unique_entries(entries: Sequence[RawEntry]) -> Sequence[RawEntry]:
+    """Each ID once (an entry re-read and also claimed may come twice)."""
+    if len({entry_id for entry_id, _ in entries}) == len(entries):
+        return entries
+    return list(dict(entries).items())
+
+
+def extend_batch(
+    batch: Batch,
+    entries: Sequence[RawEntry],
+    options: Mapping[bytes, str],
+    deliveries: Mapping[bytes, int],
+    max_deliveries: int,
+) -> None:
+    """Validate `entries` (IDs not yet in `batch`) into `batch`."""
     append_vote = batch.votes.append
     for entry_id, fields in entries:
         batch.ids.append(entry_id)
@@ -49,4 +66,3 @@ def build_batch(
                 batch.dead.append(parsed)
             else:
                 append_vote(parsed)
-    return batch

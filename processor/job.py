@@ -51,7 +51,8 @@ class Job:
         self.stream = VoteStream.from_url(settings.redis_url, settings.names, settings.consumer)
         self.trimmer = StreamTrimmer(self.stream.redis, settings.names.stream)
         self.reader = BatchReader(settings, self.stream, self.backoff, self.stop)
-        self.store: VoteStore | None = None
+        self.stores: list[VoteStore | None] = [None] * settings.writers
+        self.writers_running = settings.writers
         self.summary = JobSummary(settings.consumer)
         self.commits = 0
 
@@ -72,35 +73,44 @@ class Job:
         return self.summary
 
     async def _pipeline(self) -> None:
-        read: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
-        committed: asyncio.Queue[Committed | None] = asyncio.Queue(maxsize=1)
+        read: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=self.settings.writers)
+        committed: asyncio.Queue[Committed | None] = asyncio.Queue(maxsize=self.settings.writers)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.reader.read_all(read))
-            tasks.create_task(self._write_all(read, committed))
+            for slot in range(self.settings.writers):
+                tasks.create_task(self._write_all(slot, read, committed))
             tasks.create_task(self._settle_all(committed))
 
     async def _write_all(
-        self, read: asyncio.Queue[Batch | None], committed: asyncio.Queue[Committed | None]
+        self,
+        slot: int,
+        read: asyncio.Queue[Batch | None],
+        committed: asyncio.Queue[Committed | None],
     ) -> None:
+        """One of the writers: batches commit independently (and are acked each on its own)."""
         while (batch := await read.get()) is not None:
             started = time.monotonic()
             counts = BatchCounts(0, 0, 0, 0)
             if batch.votes or batch.dead:
-                counts = await self.backoff.run(
-                    "postgres", lambda: self._write(batch), POSTGRES_TRANSIENT
-                )
+                write = partial(self._write, slot, batch)
+                counts = await self.backoff.run("postgres", write, POSTGRES_TRANSIENT)
                 self._after_commit()
             await committed.put((batch, counts, started))
-        await committed.put(None)
+        await read.put(None)  # the end marker, for the other writers
+        self.writers_running -= 1
+        if self.writers_running == 0:
+            await committed.put(None)
 
-    async def _write(self, batch: Batch) -> BatchCounts:
-        if self.store is None:
-            self.store = await VoteStore.connect(self.settings.database_url, self.settings.options)
+    async def _write(self, slot: int, batch: Batch) -> BatchCounts:
+        store = self.stores[slot]
+        if store is None:
+            store = await VoteStore.connect(self.settings.database_url, self.settings.options)
+            self.stores[slot] = store
         try:
-            return await self.store.write_batch(batch.votes, batch.dead)
+            return await store.write_batch(batch.votes, batch.dead)
         except POSTGRES_TRANSIENT:
-            self.store.abort()
-            self.store = None
+            store.abort()
+            self.stores[slot] = None
             raise
 
     def _after_commit(self) -> None:
@@ -118,8 +128,9 @@ class Job:
             self.summary.add(batch, counts, trimmed, time.monotonic() - started)
 
     async def _close(self) -> None:
-        if self.store is not None:
-            await self.store.close()
+        for store in self.stores:
+            if store is not None:
+                await store.close()
         try:
             removed = await ConsumerJanitor(self.stream.redis, self.settings.names).clean(
                 self.settings.consumer, self.settings.stale_consumer_idle_ms

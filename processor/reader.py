@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from redis.exceptions import ResponseError
 
-from processor.batches import Batch, build_batch
+from processor.batches import Batch, extend_batch, unique_entries
 from processor.entries import option_lookup
 from processor.retry import REDIS_TRANSIENT, Backoff
 from processor.settings import ProcessorSettings
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _CURSOR_DONE = b"0-0"
+_VALIDATION_SLICE = 500
 
 
 class BatchReader:
@@ -124,7 +125,15 @@ class BatchReader:
             deliveries = await self.redis(
                 "pending counts", lambda: self.stream.delivery_counts(first, last, limit)
             )
-        return build_batch(source, entries, self.options, deliveries, self.settings.max_deliveries)
+        batch = Batch(source)
+        unique = unique_entries(entries)
+        for start in range(0, len(unique), _VALIDATION_SLICE):
+            chunk = unique[start : start + _VALIDATION_SLICE]
+            extend_batch(batch, chunk, self.options, deliveries, self.settings.max_deliveries)
+            # Validation is the Job's main CPU work: yield now and then, so the writer can
+            # send its next command at once and PostgreSQL never waits for this loop.
+            await asyncio.sleep(0)
+        return batch
 
     def _mark_ready(self) -> None:
         """After the first successful read: KEDA counts the Job as pending until then."""

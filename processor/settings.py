@@ -29,6 +29,7 @@ from ingest.names import (
     ENV_LOG_FORMAT,
     ENV_MAX_DELIVERIES,
     ENV_MAX_RUNTIME_S,
+    ENV_POSTGRES_WRITERS,
     ENV_READY_FILE,
     ENV_REDIS_URL,
     ENV_RETRY_BACKOFF_MAX_MS,
@@ -58,6 +59,10 @@ class ProcessorSettings:
     # 5000 measured best in loadtest/bench_processor.py: larger batches stop paying off while
     # the Redis reads no longer overlap with the Postgres writes, and memory grows.
     batch_size: int = 5000
+    # Batches written at once, each on its own connection. PostgreSQL's per-row work is the
+    # bottleneck; more backends keep the cores busy while one waits for its commit's fsync or
+    # a tally row lock (measured: 1 -> 40k, 2 -> 50k, 3 -> 67k votes/s on 2 busy cores).
+    writers: int = 3
     claim_min_idle_ms: int = 60_000
     max_runtime_s: float = 600.0
     max_deliveries: int = 5
@@ -83,6 +88,7 @@ class ProcessorSettings:
             ),
             consumer=consumer_name(env),
             batch_size=env_int(env, ENV_BATCH_SIZE, cls.batch_size, minimum=1),
+            writers=env_int(env, ENV_POSTGRES_WRITERS, cls.writers, minimum=1),
             claim_min_idle_ms=env_int(env, ENV_CLAIM_MIN_IDLE_MS, cls.claim_min_idle_ms),
             max_runtime_s=env_float(env, ENV_MAX_RUNTIME_S, cls.max_runtime_s, minimum=0.001),
             max_deliveries=env_int(env, ENV_MAX_DELIVERIES, cls.max_deliveries, minimum=1),
