@@ -20,3 +20,7 @@ lint: venv
 test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
+
+.PHONY: bench-processor
+bench-processor: venv
+	$(PY) loadtest/bench_processor.py
