@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -87,8 +88,8 @@ async def time_raw_copy(database_url: str, rows: list[Row]) -> float:
 
 def run_job(
     database_url: str, stream: str, batch_size: int | None
-) -> tuple[dict[str, object], float, int]:
-    """Run `python -m processor`; return its summary line, wall seconds and peak RSS (KiB)."""
+) -> tuple[dict[str, object], float, Any]:
+    """Run `python -m processor`; return its summary line, wall seconds and resource usage."""
     env = dict(os.environ)
     env.update({ENV_REDIS_URL: REDIS_URL, ENV_DATABASE_URL: database_url, ENV_VOTE_STREAM: stream,
                 ENV_VOTE_OPTIONS: ",".join(OPTIONS), ENV_LOG_FORMAT: "json"})  # fmt: skip
@@ -105,7 +106,7 @@ def run_job(
     summary = next((line for line in lines if line.get("msg") == "job finished"), None)
     if proc.returncode != 0 or summary is None:
         sys.exit(f"the Job failed (exit {proc.returncode}):\n{log.decode()[-4000:]}")
-    return summary, wall, usage.ru_maxrss
+    return summary, wall, usage
 
 
 async def check_totals(database_url: str, entries: int) -> None:
@@ -140,11 +141,9 @@ async def main(entries: int, voters: int, batch_size: int | None) -> None:
         await migrate(database_url)
         rows = await preload(redis, stream, entries, voters)
         copy_s = await time_raw_copy(database_url, rows)
-        summary, wall_s, peak_kib = await asyncio.to_thread(
-            run_job, database_url, stream, batch_size
-        )
+        summary, wall_s, usage = await asyncio.to_thread(run_job, database_url, stream, batch_size)
         await check_totals(database_url, entries)
-        report(entries, copy_s, summary, wall_s, peak_kib)
+        report(entries, copy_s, summary, wall_s, usage)
     finally:
         await redis.delete(stream, f"{stream}:dead")
         await redis.aclose()
@@ -152,7 +151,7 @@ async def main(entries: int, voters: int, batch_size: int | None) -> None:
 
 
 def report(
-    entries: int, copy_s: float, summary: dict[str, object], wall_s: float, peak_kib: int
+    entries: int, copy_s: float, summary: dict[str, object], wall_s: float, usage: Any
 ) -> None:
     job_s = float(summary["duration_s"])  # type: ignore[arg-type]
     copy_rate, job_rate = entries / copy_s, entries / job_s
@@ -162,7 +161,8 @@ def report(
     print(f"processor Job           {job_rate:>10,.0f} votes/s  {drain}")
     print(f"ratio Job / raw COPY    {job_rate / copy_rate:>10.3f}    (acceptance >= 0.18)")
     print(f"Job batches             {summary['batches']}")
-    print(f"Job peak RSS            {peak_kib / 1024:>10.1f} MiB")
+    print(f"Job peak RSS            {usage.ru_maxrss / 1024:>10.1f} MiB")
+    print(f"Job CPU (user+sys)      {usage.ru_utime + usage.ru_stime:>10.2f} s")
 
 
 if __name__ == "__main__":
