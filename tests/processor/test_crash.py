@@ -33,9 +33,9 @@ async def test_killed_jobs_never_lose_or_double_a_vote(
     base = dataclasses.replace(settings, batch_size=5, claim_min_idle_ms=0, max_deliveries=10_000)
     log = tmp_path / "jobs.log"
     votes = []
-    frozen_after_commit = 0
+    frozen_after_commit = killed_while_running = 0
     for trial in range(TRIALS):
-        votes += await add_votes(redis_client, stream, random_votes(40, 12, rng))
+        votes += await add_votes(redis_client, stream, random_votes(150, 12, rng))
         # A retried pod keeps its Job's consumer name; a new Job has another one.
         consumer = rng.choice(["job-a", "job-b", "job-c"])
         extra = {ENV_TEST_STOP_AFTER_COMMIT: str(rng.randint(1, 4))} if trial % 2 == 0 else {}
@@ -43,11 +43,13 @@ async def test_killed_jobs_never_lose_or_double_a_vote(
         if extra:
             frozen_after_commit += await asyncio.to_thread(wait_until_stopped_or_done, proc)
         else:
-            await asyncio.sleep(rng.uniform(0.0, 0.8))
+            await asyncio.sleep(rng.uniform(0.2, 0.9))  # start-up takes ~0.3 s, then batches
+            killed_while_running += proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
         assert await group_lag(redis_client, stream, group) is not None
     assert frozen_after_commit >= TRIALS // 4  # the hook really froze Jobs between COMMIT and XACK
+    assert killed_while_running >= TRIALS // 4
     final = start_job(job_env(dataclasses.replace(base, consumer="job-final")), log)
     assert await asyncio.to_thread(final.wait) == 0
     assert summary_lines(log)[-1]["outcome"] == "drained"
