@@ -123,8 +123,13 @@ class VoteStore:
         return cls(conn)
 
     async def close(self) -> None:
-        if not self._conn.is_closed():
-            await self._conn.close()
+        """Close politely, or drop the connection if it is broken or busy."""
+        if self._conn.is_closed():
+            return
+        try:
+            await self._conn.close(timeout=5)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._conn.terminate()
 
     def abort(self) -> None:
         """Drop the connection without a goodbye (after a broken transaction)."""
