@@ -6,7 +6,7 @@ Everything is private to the run: a database `vote_bench_*` (dropped at the end)
 under `bench:<random>:` on BENCH_REDIS_URL (deleted at the end). The Job runs as a subprocess
 (`python -m processor`), exactly as in a pod; its rate comes from its own summary line (drain
 time, without interpreter start-up) and its peak RSS from the kernel (wait4). In the same run,
-the same rows are COPYed into a scratch table with no index: the baseline of the ratio.
+the same rows are COPYed into a scratch table with no index (median of 3): the baseline.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -74,16 +75,22 @@ async def preload(redis: aioredis.Redis, stream: str, entries: int, voters: int)
     return rows
 
 
-async def time_raw_copy(database_url: str, rows: list[Row]) -> float:
+async def time_raw_copy(database_url: str, rows: list[Row], repeats: int = 3) -> float:
+    """Median seconds of COPYing `rows` into a fresh unindexed table (one COPY is noisy)."""
     conn = await asyncpg.connect(database_url)
+    columns = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_at")
+    timings = []
     try:
-        await conn.execute("CREATE TABLE copy_baseline (LIKE vote_events INCLUDING DEFAULTS)")
-        columns = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_at")
-        started = time.perf_counter()
-        await conn.copy_records_to_table("copy_baseline", records=rows, columns=columns)
-        return time.perf_counter() - started
+        for attempt in range(repeats):
+            table = f"copy_baseline_{attempt}"
+            await conn.execute(f"CREATE TABLE {table} (LIKE vote_events INCLUDING DEFAULTS)")
+            started = time.perf_counter()
+            await conn.copy_records_to_table(table, records=rows, columns=columns)
+            timings.append(time.perf_counter() - started)
+            await conn.execute(f"DROP TABLE {table}")
     finally:
         await conn.close()
+    return statistics.median(timings)
 
 
 def run_job(
