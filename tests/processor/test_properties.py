@@ -77,9 +77,10 @@ async def scenario(
             chosen = ["a", "b"] if who == "both" else [who]
             await asyncio.gather(*(consumers[name].step(how, count, reach) for name in chosen))
             assert await group_lag(plain, names.stream, names.group) is not None
+        # Claim-heavy schedules redeliver an entry many times; here that is no poison.
         settings = ProcessorSettings(
             redis_url=redis_url, database_url=database_url, names=names, consumer="final",
-            batch_size=5, claim_min_idle_ms=0, max_runtime_s=30,
+            batch_size=5, claim_min_idle_ms=0, max_runtime_s=30, max_deliveries=1000,
         )  # fmt: skip
         await Job(settings).run()
         assert await group_lag(plain, names.stream, names.group) == 0
