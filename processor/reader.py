@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _CURSOR_DONE = b"0-0"
 _VALIDATION_SLICE = 500
+_LOGGED_IDS = 100
 
 
 class BatchReader:
@@ -96,7 +97,10 @@ class BatchReader:
             if deleted:
                 logger.warning(
                     "claimed entries no longer exist; dropped from the pending list",
-                    extra={"ids": [entry_id.decode() for entry_id in deleted]},
+                    extra={
+                        "count": len(deleted),
+                        "ids": [entry_id.decode() for entry_id in deleted[:_LOGGED_IDS]],
+                    },
                 )
             if entries:
                 await out.put(await self._batch("claimed", entries))
