@@ -1,6 +1,6 @@
 """Benchmark: one processor Job draining a preloaded stream, against raw COPY of the same rows.
 
-    .venv/bin/python loadtest/bench_processor.py [--entries 200000] [--batch-size N]
+    .venv/bin/python -m loadtest.bench_processor [--entries 200000] [--batch-size N]
 
 Everything is private to the run: a database `vote_bench_*` (dropped at the end) and stream keys
 under `bench:<random>:` on BENCH_REDIS_URL (deleted at the end). The Job runs as a subprocess
