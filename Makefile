@@ -36,6 +36,10 @@ helm-check: venv
 dev:
 	bash scripts/dev.sh
 
+.PHONY: bench-processor
+bench-processor: venv
+	$(PY) -m loadtest.bench_processor
+
 .PHONY: bench-results
 bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
 	$(PY) -m loadtest.bench_results
