@@ -51,6 +51,7 @@ from ingest.names import (
 )
 from ingest.results import build_results
 from ingest.settings import IngestSettings
+from processor.migrate import migrate
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 UVICORN_FLAGS = ("--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http",
@@ -227,10 +228,9 @@ async def _admin(sql: str) -> None:
 
 
 async def _seed(url: str) -> None:
+    await migrate(url)
     conn = await asyncpg.connect(url)
     try:
-        # The tally table alone until the processor's migrations land on main.
-        await conn.execute("CREATE TABLE tally (option text PRIMARY KEY, votes bigint NOT NULL)")
         await conn.executemany("INSERT INTO tally VALUES ($1, $2)", list(TALLY.items()))
     finally:
         await conn.close()

@@ -22,35 +22,8 @@ from starlette.applications import Starlette
 from ingest.app import create_app
 from ingest.names import StreamNames
 from ingest.settings import IngestSettings
+from processor.migrate import migrate
 from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database, free_port
-
-# The schema of the team brief; replaced by the processor's migrations once they land.
-READ_SCHEMA = """
-CREATE TABLE vote_events (
-    entry_ms bigint NOT NULL, entry_seq bigint NOT NULL,
-    option text NOT NULL, voter_id text NOT NULL,
-    accepted_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (entry_ms, entry_seq));
-CREATE TABLE ballots (
-    voter_id text PRIMARY KEY, option text NOT NULL,
-    entry_ms bigint NOT NULL, entry_seq bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE tally (
-    option text PRIMARY KEY, votes bigint NOT NULL DEFAULT 0 CHECK (votes >= 0));
-CREATE TABLE dead_letters (
-    entry_ms bigint NOT NULL, entry_seq bigint NOT NULL,
-    reason text NOT NULL, fields jsonb NOT NULL, dead_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (entry_ms, entry_seq));
-"""
-
-
-async def migrate(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(READ_SCHEMA)
-    finally:
-        await conn.close()
-
 
 OPTIONS = ("cats", "dogs")
 

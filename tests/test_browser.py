@@ -1,17 +1,19 @@
 """The voting page in a real headless Chromium (Debian's `chromium` + `chromium-driver`, driven
 by selenium through /usr/bin/chromedriver: nothing is downloaded at run time), against the
-real ingest app on a live port (and, until the processor lands, a stand-in processing pass)."""
+real ingest app on a live port and a real processor Job."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
@@ -21,7 +23,15 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from ingest.app import create_app
-from ingest.names import FIELD_OPTION, FIELD_VOTER_ID
+from ingest.names import (
+    ENV_CONSUMER_NAME,
+    ENV_DATABASE_URL,
+    ENV_LOG_FORMAT,
+    ENV_REDIS_URL,
+    ENV_VOTE_GROUP,
+    ENV_VOTE_OPTIONS,
+    ENV_VOTE_STREAM,
+)
 from ingest.settings import IngestSettings
 from tests.read_fixtures import live_server, record_vote
 
@@ -74,15 +84,22 @@ def _chromium(tmp_path: Path, *, javascript: bool) -> Iterator[WebDriver]:
         driver.quit()
 
 
-async def _process_once(pg: asyncpg.Connection, settings: IngestSettings) -> None:
-    """Stand-in for one processor Job until the processor lands: record what the stream holds."""
-    async with aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as redis:
-        entries = await redis.xrange(settings.names.stream)
-        for entry_id, fields in entries:
-            await record_vote(pg, entry_id, fields[FIELD_OPTION], fields[FIELD_VOTER_ID])
-        if entries:
-            ms, seq = entries[-1][0].split("-")
-            await redis.xtrim(settings.names.stream, minid=f"{ms}-{int(seq) + 1}")
+def _process_once(settings: IngestSettings) -> None:
+    """One processor Job, as KEDA would start it: `python -m processor`, drain and exit."""
+    env = {
+        **os.environ,
+        ENV_REDIS_URL: settings.redis_url,
+        ENV_DATABASE_URL: settings.database_url,
+        ENV_VOTE_STREAM: settings.names.stream,
+        ENV_VOTE_GROUP: settings.names.group,
+        ENV_VOTE_OPTIONS: ",".join(settings.options),
+        ENV_CONSUMER_NAME: "browser-test",
+        ENV_LOG_FORMAT: "text",
+    }
+    job = subprocess.run(
+        [sys.executable, "-m", "processor"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert job.returncode == 0, job.stderr.decode()
 
 
 def _wait(driver: WebDriver, condition: Any, what: str) -> None:
@@ -95,6 +112,10 @@ def _wait(driver: WebDriver, condition: Any, what: str) -> None:
 def _your_vote(driver: WebDriver) -> tuple[str, str]:
     element = driver.find_element(By.ID, "your-vote")
     return str(element.get_attribute("data-state")), element.text
+
+
+def _text(driver: WebDriver, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).text)
 
 
 def _bars(driver: WebDriver) -> dict[str, tuple[str, str]]:
@@ -134,13 +155,15 @@ async def test_vote_goes_from_pending_to_recorded_and_the_bars_move(
         assert _your_vote(browser)[1] == (
             "Your vote for cats is pending: accepted, waiting to be counted."
         )
+        _wait(browser, lambda d: _text(d, "backlog") == "1", "backlog counts the vote")
         _screenshot(browser, "voting-page-pending.png", capsys)
 
-        await _process_once(pg, read_settings)
+        _process_once(read_settings)
         _wait(browser, lambda d: _your_vote(d)[0] == "recorded", "vote shown as recorded")
         assert _your_vote(browser)[1] == "Your vote for cats is recorded."
         _wait(browser, lambda d: _bars(d)["cats"] == ("1", "0.5"), "bars follow the stream")
         assert _bars(browser)["dogs"] == ("1", "0.5")
+        _wait(browser, lambda d: _text(d, "backlog") == "0", "backlog drained")
         _screenshot(browser, "voting-page.png", capsys)
 
         severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
