@@ -50,6 +50,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--window-size=1000,900",
+    # No bar animation: screenshots show the final widths, not a frame of the transition.
+    "--force-prefers-reduced-motion",
 )
 
 
