@@ -21,6 +21,10 @@ test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
 
+.PHONY: bench-ingest
+bench-ingest: venv
+	$(PY) -m loadtest.bench_ingest
+
 # The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.
 .PHONY: dev
 dev:
