@@ -25,6 +25,12 @@ test: venv
 bench-ingest: venv
 	$(PY) -m loadtest.bench_ingest
 
+.PHONY: helm-check
+# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
+helm-check: venv
+	bash scripts/install-helm.sh
+	$(PY) -m pytest -m helm
+
 # The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.
 .PHONY: dev
 dev:
