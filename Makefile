@@ -35,3 +35,7 @@ helm-check: venv
 .PHONY: dev
 dev:
 	bash scripts/dev.sh
+
+.PHONY: bench-processor
+bench-processor: venv
+	$(PY) -m loadtest.bench_processor
