@@ -41,8 +41,8 @@ pytestmark = pytest.mark.helm
 HELM_VERSIONS = ("3.17.2", "4.1.4")
 # The chart's kubeVersion floor (Chart.yaml) and the newest release kubernetes-validate knows.
 KUBE_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
-# In CI the shared data sits next to the clone; locate it from the repository root.
-KEDA_CRDS = ROOT.parent / "shared" / "keda-crds"
+# The byte-for-byte copy of KEDA v2.20.2 CRDs vendored for fresh clones (see its VERSION.txt).
+KEDA_CRDS = ROOT / "tests" / "data" / "keda-crds"
 KEDA_CRD_FILES = {
     "ScaledJob": "keda.sh_scaledjobs.yaml",
     "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
@@ -76,7 +76,7 @@ def keda_schema(kind: str, api_version: str) -> dict[str, Any]:
     """openAPIV3Schema of a served KEDA version, with unknown fields rejected the way the API
     server's strict field validation rejects them."""
     if not KEDA_CRDS.is_dir():
-        pytest.fail(f"KEDA CRD schemas not found at {KEDA_CRDS} (expected ../shared/keda-crds)")
+        pytest.fail(f"KEDA CRD schemas not found at {KEDA_CRDS} (expected tests/data/keda-crds)")
     crd = yaml.load((KEDA_CRDS / KEDA_CRD_FILES[kind]).read_text(), Loader=yaml.CSafeLoader)
     group = crd["spec"]["group"]
     for version in crd["spec"]["versions"]:
