@@ -20,3 +20,18 @@ lint: venv
 test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
+
+# Load test and benchmark report (README: "Load testing and benchmark report").
+USERS ?= 50
+SPAWN_RATE ?= 10
+DURATION ?= 60s
+
+.PHONY: loadtest report
+
+loadtest: venv
+	bash scripts/ensure-services.sh
+	USERS=$(USERS) SPAWN_RATE=$(SPAWN_RATE) DURATION=$(DURATION) bash scripts/loadtest.sh
+
+report: venv
+	bash scripts/ensure-services.sh
+	$(PY) -m loadtest.report

@@ -53,3 +53,12 @@ class StreamNames:
     @property
     def dead_letter(self) -> str:
         return self.stream + DEAD_LETTER_SUFFIX
+
+
+# Ingest service settings.
+ENV_HOST = "HOST"
+ENV_PORT = "PORT"
+ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
+ENV_REDIS_TIMEOUT_S = "REDIS_TIMEOUT_S"
+ENV_BACKLOG_REFRESH_S = "BACKLOG_REFRESH_S"
+ENV_RETRY_AFTER_S = "RETRY_AFTER_S"

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,23 +19,15 @@ from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID, Stream
 from loadtest import reconcile
 from loadtest.ledger import AcceptedVote, EntryId, Ledger, write_ledger
 from loadtest.pipeline_state import Backlog, Ballot
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
-from tests.vote_schema import create_vote_schema
+from tests.vote_schema import private_vote_database
 
 FAULTS = ("skip_ack", "skip_ballot", "count_twice", "drop_entry", "dead_letter")
 
 
 @pytest.fixture(scope="module")
 def vote_db_url() -> Iterator[str]:
-    """A database of this module's own: entry IDs of different test streams may coincide."""
-    name = f"vote_test_reconcile_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
-    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
-    try:
-        asyncio.run(create_vote_schema(url))
+    with private_vote_database("reconcile") as url:
         yield url
-    finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import asyncpg
+
+from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
 
 # The schema of the team brief's contract; the processor's migrations create the same tables.
 VOTE_SCHEMA = """
@@ -28,3 +35,17 @@ async def create_vote_schema(database_url: str) -> None:
         await conn.execute(VOTE_SCHEMA)
     finally:
         await conn.close()
+
+
+@contextmanager
+def private_vote_database(label: str) -> Iterator[str]:
+    """A database of a test module's own with the schema: entry IDs of different test streams
+    may coincide, so a module that records votes must not share the session database."""
+    name = f"vote_test_{label}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
+    try:
+        asyncio.run(create_vote_schema(url))
+        yield url
+    finally:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
