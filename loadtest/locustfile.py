@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, LoadTestShape, between, events, task
+from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
@@ -49,7 +49,7 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     group = parser.add_argument_group("vote pipeline")
     group.add_argument("--option-weights", default="", help="e.g. 5,3,1 (default: n..1)")
     group.add_argument("--change-vote-percent", type=float, default=10.0)
-    group.add_argument("--think-time", default="0.1,1.0", help="MIN,MAX seconds between votes")
+    group.add_argument("--think-time", default="0.05,0.5", help="MIN,MAX seconds between votes")
     group.add_argument("--max-503-retries", type=int, default=20)
     group.add_argument("--ledger-dir", default=tempfile.gettempdir())
     group.add_argument("--reconcile-timeout", type=float, default=120.0)
@@ -64,25 +64,25 @@ def configure(environment: Environment, **_: Any) -> None:
         return
     RUN.weights = parse_weights(options.option_weights, RUN.options)
     low, high = (float(part) for part in options.think_time.split(","))
-    Voter.wait_time = between(low, high)
+    RUN.think_time_s = (low, high)
 
 
 class Voter(FastHttpUser):
-    """One voter; votes for their current choice and now and then changes it."""
+    """One voter; thinks, then votes for their current choice, now and then changing it."""
 
-    wait_time = between(0.1, 1.0)
+    # The think time is slept inside the task, not as locust's wait_time: a user stopped while
+    # in wait_time is killed, and the kill lands later, possibly in the middle of the next
+    # request (its outcome then unknown). Stopped inside a task, a user finishes the task.
+    wait_time = constant(0)
 
     def on_start(self) -> None:
         self.rng = random.Random()
         self.voter_id = RUN.new_voter_id()
         self.choice = RUN.pick_option(self.rng)
-        # A think time before the first vote; it also marks the user as running, which makes
-        # locust let the vote in hand finish when the run stops (a user that never waited
-        # yet is killed at once, leaving its request's outcome unknown).
-        self.wait()  # type: ignore[no-untyped-call]
 
     @task
     def vote(self) -> None:
+        time.sleep(self.rng.uniform(*RUN.think_time_s))  # gevent-patched
         options = self.environment.parsed_options
         change_percent = options.change_vote_percent if options else 10.0
         if self.rng.random() * 100 < change_percent:

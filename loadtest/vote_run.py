@@ -29,6 +29,7 @@ class VoteRun:
     options: tuple[str, ...]
     weights: tuple[int, ...]
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    think_time_s: tuple[float, float] = (0.05, 0.5)
     votes: list[AcceptedVote] = field(default_factory=list)
     backpressure: int = 0
     failures: int = 0
