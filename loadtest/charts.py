@@ -13,13 +13,24 @@ import matplotlib.pyplot as plt
 from loadtest.timeline import Timeline
 
 SIZE_IN = (9.0, 4.0)
+SMOOTH_S = 5
+
+
+def rolling_mean(series: list[int], window: int) -> list[float]:
+    """Trailing mean: Jobs record in bursts (one per runner poll), a mean shows the trend."""
+    return [
+        sum(series[max(0, i - window + 1) : i + 1]) / min(window, i + 1) for i in range(len(series))
+    ]
 
 
 def throughput_chart(timeline: Timeline, path: Path) -> None:
     seconds = range(timeline.seconds)
     fig, ax = plt.subplots(figsize=SIZE_IN)
     ax.plot(seconds, timeline.accepted, label="accepted by ingest (202)", linewidth=1.5)
-    ax.plot(seconds, timeline.recorded, label="recorded in PostgreSQL", linewidth=1.5)
+    ax.plot(seconds, timeline.recorded, color="tab:orange", alpha=0.3, linewidth=1,
+            label="recorded in PostgreSQL, per second")  # fmt: skip
+    ax.plot(seconds, rolling_mean(timeline.recorded, SMOOTH_S), color="tab:orange",
+            linewidth=1.8, label=f"recorded in PostgreSQL, {SMOOTH_S} s mean")  # fmt: skip
     ax.set(xlabel="seconds since the first accepted vote", ylabel="votes per second")
     ax.set_title("End-to-end throughput")
     ax.grid(alpha=0.3)

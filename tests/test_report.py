@@ -58,8 +58,9 @@ def test_report_has_the_figures_ratios_machine_and_raw_output() -> None:
     assert "![throughput over time](throughput.png)" in text
 
 
-def test_peak_rates_average_the_best_seconds() -> None:
-    assert report.rates(TIMELINE) == (750 / 4, 750 / 4)
+def test_rates_count_the_seconds_up_to_the_last_vote_of_each_series() -> None:
+    lagging = Timeline([10, 10, 0, 0], [0, 5, 5, 10], [1.0] * 4, [1.0] * 4)
+    assert report.rates(lagging) == (10.0, 5.0)
 
 
 def test_charts_are_png_files(tmp_path: Path) -> None:
@@ -67,3 +68,7 @@ def test_charts_are_png_files(tmp_path: Path) -> None:
     charts.latency_chart(TIMELINE, tmp_path / "latency.png")
     for name in ("throughput.png", "latency.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recorded_bursts_are_smoothed_by_a_trailing_mean() -> None:
+    assert charts.rolling_mean([0, 10, 0, 10], 2) == [0.0, 5.0, 5.0, 5.0]
