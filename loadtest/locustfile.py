@@ -92,20 +92,19 @@ class Voter(FastHttpUser):
     def cast(self, option: str) -> None:
         options = self.environment.parsed_options
         retries = options.max_503_retries if options else 20
-        for _ in range(retries + 1):
-            delay = self.post_vote(option)
+        for attempt in range(retries + 1):
+            delay = self.post_vote(option, final=attempt == retries)
             if delay is None:
                 return
             time.sleep(delay)  # gevent-patched: yields to the other voters
-        RUN.failures += 1
 
-    def post_vote(self, option: str) -> float | None:
+    def post_vote(self, option: str, *, final: bool) -> float | None:
         """One attempt; the seconds to wait before retrying, or None when done."""
         body = {FIELD_OPTION: option, FIELD_VOTER_ID: self.voter_id}
         RUN.in_flight += 1
         with self.client.post("/vote", json=body, name=VOTE_NAME, catch_response=True) as resp:
             RUN.in_flight -= 1
-            if resp.status_code == 503:
+            if resp.status_code == 503 and not final:
                 return backpressure(resp)
             if resp.status_code == 202:
                 accepted(resp, self.voter_id, option)
@@ -113,7 +112,8 @@ class Voter(FastHttpUser):
             if resp.status_code == 0:  # connection error or timeout: ingest may have accepted
                 RUN.uncertain += 1
             RUN.failures += 1
-            resp.failure(f"unexpected {resp.status_code}: {(resp.text or '')[:200]}")
+            what = "503 on the last retry" if resp.status_code == 503 else "unexpected"
+            resp.failure(f"{what} {resp.status_code}: {(resp.text or '')[:200]}")
             return None
 
 
