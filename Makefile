@@ -21,6 +21,21 @@ test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
 
+.PHONY: bench-ingest
+bench-ingest: venv
+	$(PY) -m loadtest.bench_ingest
+
+.PHONY: helm-check
+# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
+helm-check: venv
+	bash scripts/install-helm.sh
+	$(PY) -m pytest -m helm
+
+# The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.
+.PHONY: dev
+dev:
+	bash scripts/dev.sh
+
 # Load test and benchmark report (README: "Load testing and benchmark report").
 USERS ?= 50
 SPAWN_RATE ?= 10

@@ -1,0 +1,97 @@
+"""Settings of the ingest service, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest.environment import (
+    Environ,
+    SettingsError,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+    process_environ,
+)
+from ingest.names import (
+    DEFAULT_REDIS_URL,
+    DEFAULT_VOTE_GROUP,
+    DEFAULT_VOTE_OPTIONS,
+    DEFAULT_VOTE_STREAM,
+    ENV_BACKLOG_REFRESH_S,
+    ENV_HOST,
+    ENV_LOG_FORMAT,
+    ENV_MAX_BACKLOG,
+    ENV_MAX_BODY_BYTES,
+    ENV_PORT,
+    ENV_REDIS_TIMEOUT_S,
+    ENV_REDIS_URL,
+    ENV_RETRY_AFTER_S,
+    ENV_VOTE_GROUP,
+    ENV_VOTE_OPTIONS,
+    ENV_VOTE_STREAM,
+    StreamNames,
+)
+
+LOG_FORMATS = ("json", "text")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Everything the ingest service is configured with; see README.md for the variables."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
+    names: StreamNames = field(default_factory=StreamNames)
+    max_backlog: int = 100_000
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 4096
+    redis_timeout_s: float = 1.0
+    backlog_refresh_s: float = 1.0
+    retry_after_s: int = 1
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, env: Environ | None = None) -> IngestSettings:
+        """Read and check every variable; raise SettingsError naming the first bad one."""
+        env = process_environ() if env is None else env
+        return cls(
+            redis_url=env_url(env, ENV_REDIS_URL, DEFAULT_REDIS_URL, REDIS_SCHEMES),
+            options=env_list(env, ENV_VOTE_OPTIONS, DEFAULT_VOTE_OPTIONS),
+            names=StreamNames(
+                stream=env_str(env, ENV_VOTE_STREAM, DEFAULT_VOTE_STREAM),
+                group=env_str(env, ENV_VOTE_GROUP, DEFAULT_VOTE_GROUP),
+            ),
+            max_backlog=env_int(env, ENV_MAX_BACKLOG, cls.max_backlog, minimum=1),
+            host=env_str(env, ENV_HOST, cls.host),
+            port=_port(env),
+            max_body_bytes=env_int(env, ENV_MAX_BODY_BYTES, cls.max_body_bytes, minimum=64),
+            redis_timeout_s=_positive(env, ENV_REDIS_TIMEOUT_S, cls.redis_timeout_s),
+            backlog_refresh_s=_positive(env, ENV_BACKLOG_REFRESH_S, cls.backlog_refresh_s),
+            retry_after_s=env_int(env, ENV_RETRY_AFTER_S, cls.retry_after_s, minimum=1),
+            log_format=_log_format(env),
+        )
+
+
+def _port(env: Environ) -> int:
+    port = env_int(env, ENV_PORT, IngestSettings.port, minimum=1)
+    if port > 65535:
+        raise SettingsError(f"{ENV_PORT} must be <= 65535, got {port}")
+    return port
+
+
+def _positive(env: Environ, name: str, default: float) -> float:
+    value = env_float(env, name, default)
+    if value <= 0:
+        raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _log_format(env: Environ) -> str:
+    value = env_str(env, ENV_LOG_FORMAT, "json").lower()
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"{ENV_LOG_FORMAT} must be one of {', '.join(LOG_FORMATS)}")
+    return value

@@ -1,0 +1,72 @@
+"""The resources an app instance owns for its lifetime, opened and closed by its lifespan.
+
+To add a resource (a database pool, say), add a field to AppState and open it on the exit
+stack in `open_state`: it is then closed in reverse order at shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from ingest.backlog import BacklogMonitor
+from ingest.environment import redact_url
+from ingest.metrics import IngestMetrics
+from ingest.settings import IngestSettings
+from ingest.writer import StreamWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: IngestSettings
+    metrics: IngestMetrics
+    redis: Redis
+    writer: StreamWriter
+    backlog: BacklogMonitor
+
+
+@contextlib.asynccontextmanager
+async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncIterator[AppState]:
+    """Open Redis, the writer and the backlog monitor; on exit drain the writer and close.
+
+    Redis being unreachable at start does not fail the start: /readyz answers 503 and the
+    backlog monitor keeps trying to create the group until Redis is back.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        stack.push_async_callback(redis.aclose)
+        writer = StreamWriter.from_url(
+            settings.redis_url,
+            settings.names.stream,
+            settings.redis_timeout_s,
+            on_batch=metrics.batch_size.observe,
+        )
+        await writer.start()
+        stack.push_async_callback(writer.aclose)
+        backlog = BacklogMonitor(
+            redis,
+            settings.names,
+            settings.max_backlog,
+            settings.backlog_refresh_s,
+            settings.redis_timeout_s,
+            on_refresh=metrics.backlog.set,
+        )
+        if not await backlog.refresh():
+            logger.warning(
+                "redis or the consumer group is not available yet; not ready",
+                extra={"redis_url": redact_url(settings.redis_url)},
+            )
+        backlog.start()
+        stack.push_async_callback(backlog.aclose)
+        yield AppState(settings, metrics, redis, writer, backlog)

@@ -1,0 +1,127 @@
+"""POST /vote: validate, append to the stream, answer 202 once Redis confirmed.
+
+The endpoint is a bare ASGI app rather than a Request/Response function: it is the service's
+hot path, and skipping Starlette's per-request objects on success is measurable (see
+loadtest/bench_ingest.py). Errors still go through JSONResponse.
+"""
+
+from __future__ import annotations
+
+import time
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING
+
+from starlette.requests import cookie_parser
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ingest.errors import error_response, unavailable
+from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
+from ingest.votes import (
+    VOTER_COOKIE,
+    VoteError,
+    check_content_length,
+    check_media_type,
+    is_voter_id,
+    new_voter_id,
+    parse_ballot,
+    read_limited,
+)
+from ingest.writer import WriteError
+
+if TYPE_CHECKING:
+    from ingest.state import AppState
+
+VOTER_COOKIE_MAX_AGE_S = 365 * 24 * 3600
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class VoteEndpoint:
+    """Accept one vote; 202 with the stream entry ID, or a JSON error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state: AppState = scope["app"].state.ingest
+        started = time.perf_counter()
+        try:
+            headers, body = await _accept(scope, receive, state)
+        except VoteError as error:
+            state.metrics.reject(error.reason)
+            await error_response(error)(scope, receive, send)
+        else:
+            await send({"type": "http.response.start", "status": 202, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        state.metrics.latency.observe(time.perf_counter() - started)
+
+
+async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[RawHeaders, bytes]:
+    settings = state.settings
+    content_type, content_length, cookie = _request_headers(scope)
+    kind = check_media_type(content_type)
+    check_content_length(content_length, settings.max_body_bytes)
+    body = await read_limited(receive, settings.max_body_bytes)
+    ballot = parse_ballot(kind, body, settings.options)
+    if state.backlog.over_limit:
+        raise unavailable(
+            "backlog_full", "too many votes are waiting to be processed", settings.retry_after_s
+        )
+    voter_id, new_cookie = ballot.voter_id, False
+    if voter_id is None:
+        # A malformed cookie is replaced rather than refused: the browser cannot fix it.
+        voter_id = cookie_parser(cookie).get(VOTER_COOKIE) if cookie else None
+        if not is_voter_id(voter_id):
+            voter_id, new_cookie = new_voter_id(), True
+    fields = (FIELD_OPTION, ballot.option, FIELD_VOTER_ID, voter_id)
+    try:
+        entry_id = await state.writer.xadd(
+            (*fields, FIELD_ACCEPTED_MS, str(time.time_ns() // 1_000_000))
+        )
+    except WriteError:
+        # The cause is logged by the writer; clients learn only that they may retry.
+        raise unavailable(
+            "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
+        ) from None
+    state.metrics.accepted.inc()
+    return _accepted(entry_id, voter_id if new_cookie else None, scope.get("scheme") == "https")
+
+
+def _request_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """Content-Type, Content-Length and Cookie, in one pass over the raw headers."""
+    content_type = content_length = cookie = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            content_length = value.decode("latin-1")
+        elif name == b"cookie":
+            cookie = value.decode("latin-1")
+    return content_type, content_length, cookie
+
+
+def _accepted(entry_id: str, new_voter: str | None, secure: bool) -> tuple[RawHeaders, bytes]:
+    # An entry ID is `<digits>-<digits>`: nothing in it needs JSON escaping.
+    status_url = f"/votes/{entry_id}".encode()
+    body = b'{"id":"%s","status_url":"%s"}' % (entry_id.encode(), status_url)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"location", status_url),
+    ]
+    if new_voter is not None:
+        headers.append((b"set-cookie", _voter_cookie(new_voter, secure)))
+    return headers, body
+
+
+def _voter_cookie(voter_id: str, secure: bool) -> bytes:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[VOTER_COOKIE] = voter_id
+    morsel = cookie[VOTER_COOKIE]
+    morsel["max-age"] = VOTER_COOKIE_MAX_AGE_S
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "lax"
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString().encode("latin-1")
+
+
+routes = [Route("/vote", VoteEndpoint(), methods=["POST"])]

@@ -1,0 +1,253 @@
+"""A coalescing stream writer: the XADDs of one event-loop turn share one socket write.
+
+Requests append their command to the open batch and await their own future. A writer task
+sends each batch as one packed write on a dedicated connection; a reader task reads the
+replies in order (Redis answers a connection's commands FIFO) and resolves the futures. No
+lock is held between batches, so a batch is on the wire while the previous one is answered.
+
+Every batch has a deadline of `timeout` seconds from its first request: whatever is not
+confirmed by then fails with WriteError. A failed write, a closed connection or a batch
+Redis has not answered by its deadline drops the connection, failing exactly the batches in
+flight on it; the next batch connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import hiredis
+from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+
+logger = logging.getLogger(__name__)
+
+Field = str | bytes | int
+
+
+# hiredis packs in C what redis-py's pack_commands does in Python, >10x faster (redis-py's sync
+# client uses it too). Its stub types the argument as a 1-tuple, hence the cast.
+pack_command = cast(Callable[[tuple[Field, ...]], bytes], hiredis.pack_command)
+
+
+class WriteError(Exception):
+    """Redis did not confirm the write: unreachable, failing, or slower than the timeout."""
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    commands: list[tuple[Field, ...]] = field(default_factory=list)
+    futures: list[asyncio.Future[str]] = field(default_factory=list)
+    deadline: asyncio.TimerHandle | None = None
+    replied: int = 0
+    sent: bool = False
+    expired: bool = False
+
+    def fail(self, exc: BaseException) -> None:
+        # A failed batch must not expire later and be mistaken for a stall of a newer connection.
+        if self.deadline is not None:
+            self.deadline.cancel()
+        for future in self.futures:
+            if not future.done():
+                future.set_exception(exc)
+
+
+def connection_from_url(url: str, connect_timeout: float) -> AbstractConnection:
+    """One connection (AUTH, SELECT and TLS from the URL), without redis-py's own retries:
+    the writer reconnects on the next batch, and reads are bounded by batch deadlines."""
+    kwargs: dict[str, Any] = dict(parse_url(url))
+    connection_class = kwargs.pop("connection_class", Connection)
+    conn: AbstractConnection = connection_class(
+        **kwargs,
+        socket_timeout=None,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return conn
+
+
+class StreamWriter:
+    """Appends entries to one stream; `xadd` returns a future of the entry ID."""
+
+    def __init__(
+        self,
+        connect: Callable[[], AbstractConnection],
+        stream: str,
+        timeout: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self._stream = stream
+        self._timeout = timeout
+        self._on_batch = on_batch
+        self._open: _Batch | None = None
+        self._inflight: deque[_Batch] = deque()
+        self._wake = asyncio.Event()
+        self._conn: AbstractConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._was_connected = True  # so that the first failure is logged, later ones not
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        stream: str,
+        timeout: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> StreamWriter:
+        return cls(lambda: connection_from_url(url, timeout), stream, timeout, on_batch)
+
+    async def start(self) -> None:
+        """Connect (so the first votes do not wait for it), then start writing; Redis being
+        unreachable now is not an error, batches connect again when they come."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._connection()
+        except (RedisError, OSError) as exc:
+            logger.warning("redis writer not connected yet", extra={"error": str(exc) or repr(exc)})
+            self._was_connected = False
+        self._task = asyncio.create_task(self._write_loop(), name="stream-writer")
+
+    def xadd(self, fields: Sequence[Field]) -> asyncio.Future[str]:
+        """Queue `XADD <stream> * <fields>` (never MAXLEN); the future gets the entry ID."""
+        if self._closing:
+            raise WriteError("the writer is shutting down")
+        loop = asyncio.get_running_loop()
+        batch = self._open
+        if batch is None:
+            batch = self._open = _Batch()
+            batch.deadline = loop.call_later(self._timeout, self._expire, batch)
+            self._wake.set()
+        future: asyncio.Future[str] = loop.create_future()
+        batch.commands.append(("XADD", self._stream, "*", *fields))
+        batch.futures.append(future)
+        return future
+
+    async def aclose(self) -> None:
+        """Send what is queued, wait (bounded by the deadlines) for replies, disconnect."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        waiting = [f for batch in self._inflight for f in batch.futures if not f.done()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=self._timeout * 2)
+        self._drop_connection(self._conn, WriteError("the writer is shut down"))
+        if self._background:
+            await asyncio.wait(self._background)
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch, self._open = self._open, None
+            if batch is not None:
+                await self._send(batch)
+            elif self._closing:
+                return
+            else:
+                await self._wake.wait()
+                self._wake.clear()
+
+    async def _send(self, batch: _Batch) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                conn = await self._connection()
+                if batch.expired:
+                    return
+                packed = b"".join(map(pack_command, batch.commands))
+                batch.sent = True
+                self._inflight.append(batch)
+                if self._on_batch is not None:
+                    self._on_batch(len(batch.commands))
+                await conn.send_packed_command(packed, check_health=False)
+        except (RedisError, OSError) as exc:
+            if self._was_connected:
+                logger.warning("redis write failed", extra={"error": str(exc) or repr(exc)})
+            self._was_connected = False
+            unavailable = WriteError(f"redis write failed: {exc!r}")
+            batch.fail(unavailable)
+            self._drop_connection(self._conn, unavailable)
+
+    async def _connection(self) -> AbstractConnection:
+        if self._conn is not None:
+            return self._conn
+        conn = self._connect()
+        try:
+            await conn.connect()  # type: ignore[no-untyped-call]
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            raise
+        self._conn = conn
+        self._reader = asyncio.create_task(self._read_loop(conn), name="stream-reader")
+        logger.info("redis writer connected")
+        self._was_connected = True
+        return conn
+
+    async def _read_loop(self, conn: AbstractConnection) -> None:
+        # Reads even while nothing is in flight, so a connection the server closed is noticed
+        # (and dropped) before the next batch is written to it.
+        while True:
+            try:
+                reply = await conn.read_response(disable_decoding=True, timeout=math.inf)
+            except ResponseError as exc:
+                reply = exc
+            except (RedisError, OSError) as exc:
+                if conn is self._conn:
+                    logger.warning("redis connection lost", extra={"error": str(exc) or repr(exc)})
+                self._drop_connection(conn, WriteError(f"redis connection lost: {exc!r}"))
+                return
+            if not self._deliver(reply):
+                self._drop_connection(conn, WriteError("unexpected reply from redis"))
+                return
+
+    def _deliver(self, reply: object) -> bool:
+        if not self._inflight:
+            return False
+        batch = self._inflight[0]
+        future = batch.futures[batch.replied]
+        batch.replied += 1
+        if batch.replied == len(batch.futures):
+            self._inflight.popleft()
+            if batch.deadline is not None:
+                batch.deadline.cancel()
+        if future.done():
+            return True
+        if isinstance(reply, bytes):
+            future.set_result(reply.decode())
+        else:
+            future.set_exception(WriteError(f"redis refused the write: {reply!r}"))
+        return True
+
+    def _expire(self, batch: _Batch) -> None:
+        batch.expired = True
+        if self._open is batch:
+            self._open = None
+        unavailable = WriteError(f"redis did not confirm within {self._timeout}s")
+        batch.fail(unavailable)
+        if batch.sent and batch.replied < len(batch.futures):
+            logger.warning("redis did not answer in time; reconnecting")
+            self._drop_connection(self._conn, unavailable)
+
+    def _drop_connection(self, conn: AbstractConnection | None, exc: BaseException) -> None:
+        if conn is not self._conn or conn is None:
+            return
+        self._conn = None
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            self._background.add(reader)
+            reader.add_done_callback(self._background.discard)
+        while self._inflight:
+            self._inflight.popleft().fail(exc)
+        task = asyncio.get_running_loop().create_task(conn.disconnect(nowait=True))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

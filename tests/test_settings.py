@@ -1,0 +1,94 @@
+"""IngestSettings.from_env: defaults, parsing, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.environment import SettingsError
+from ingest.names import (
+    ENV_BACKLOG_REFRESH_S,
+    ENV_HOST,
+    ENV_LOG_FORMAT,
+    ENV_MAX_BACKLOG,
+    ENV_MAX_BODY_BYTES,
+    ENV_PORT,
+    ENV_REDIS_TIMEOUT_S,
+    ENV_REDIS_URL,
+    ENV_RETRY_AFTER_S,
+    ENV_VOTE_GROUP,
+    ENV_VOTE_OPTIONS,
+    ENV_VOTE_STREAM,
+    StreamNames,
+)
+from ingest.settings import IngestSettings
+
+
+def test_defaults() -> None:
+    settings = IngestSettings.from_env({})
+    assert settings == IngestSettings()
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.options == ("cats", "dogs")
+    assert settings.names == StreamNames("votes", "processors")
+    assert (settings.host, settings.port, settings.max_body_bytes) == ("127.0.0.1", 8000, 4096)
+
+
+def test_every_variable_is_read() -> None:
+    settings = IngestSettings.from_env(
+        {
+            ENV_REDIS_URL: "rediss://:secret@redis.example:6380/2",
+            ENV_VOTE_OPTIONS: "tea, coffee ,water",
+            ENV_VOTE_STREAM: "ballots",
+            ENV_VOTE_GROUP: "workers",
+            ENV_MAX_BACKLOG: "50",
+            ENV_HOST: "0.0.0.0",
+            ENV_PORT: "9000",
+            ENV_MAX_BODY_BYTES: "8192",
+            ENV_REDIS_TIMEOUT_S: "0.25",
+            ENV_BACKLOG_REFRESH_S: "2",
+            ENV_RETRY_AFTER_S: "5",
+            ENV_LOG_FORMAT: "TEXT",
+        }
+    )
+    assert settings == IngestSettings(
+        redis_url="rediss://:secret@redis.example:6380/2",
+        options=("tea", "coffee", "water"),
+        names=StreamNames("ballots", "workers"),
+        max_backlog=50,
+        host="0.0.0.0",
+        port=9000,
+        max_body_bytes=8192,
+        redis_timeout_s=0.25,
+        backlog_refresh_s=2.0,
+        retry_after_s=5,
+        log_format="text",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (ENV_REDIS_URL, "http://127.0.0.1:6379"),
+        (ENV_VOTE_OPTIONS, "cats,,dogs"),
+        (ENV_VOTE_OPTIONS, "cats,cats"),
+        (ENV_VOTE_STREAM, " "),
+        (ENV_MAX_BACKLOG, "0"),
+        (ENV_MAX_BACKLOG, "many"),
+        (ENV_PORT, "http"),
+        (ENV_PORT, "70000"),
+        (ENV_MAX_BODY_BYTES, "10"),
+        (ENV_REDIS_TIMEOUT_S, "0"),
+        (ENV_REDIS_TIMEOUT_S, "nan"),
+        (ENV_BACKLOG_REFRESH_S, "-1"),
+        (ENV_RETRY_AFTER_S, "0"),
+        (ENV_LOG_FORMAT, "xml"),
+    ],
+)
+def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        IngestSettings.from_env({name: value})
+
+
+def test_errors_never_echo_the_redis_password() -> None:
+    with pytest.raises(SettingsError) as error:
+        IngestSettings.from_env({ENV_REDIS_URL: "http://:hunter2@127.0.0.1"})
+    assert "hunter2" not in str(error.value)
