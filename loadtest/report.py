@@ -70,8 +70,8 @@ def read_figures(output: str, patterns: dict[str, str]) -> dict[str, float]:
     return figures
 
 
-def run_bench(script: str, args: list[str], patterns: dict[str, str]) -> BenchRun:
-    command = [sys.executable, f"loadtest/{script}", *args]
+def run_bench(module: str, args: list[str], patterns: dict[str, str]) -> BenchRun:
+    command = [sys.executable, "-m", module, *args]
     print(f"\n=== python {' '.join(command[1:])}", flush=True)
     done = subprocess.run(
         command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=1800
@@ -204,7 +204,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--spawn-rate", type=float, default=50.0)
     parser.add_argument("--duration", default="60s")
     parser.add_argument("--polling-interval", type=float, default=1.0, help="runner poll, s")
-    parser.add_argument("--ingest-seconds", type=float, default=10.0)
+    parser.add_argument("--ingest-seconds", type=int, default=10, help="per bench round")
     parser.add_argument("--processor-entries", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -214,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     ingest = run_bench(
-        "bench_ingest.py", ["--duration", f"{args.ingest_seconds:g}"], INGEST_FIGURES
+        "loadtest.bench_ingest", ["--duration", str(args.ingest_seconds)], INGEST_FIGURES
     )
     processor = run_bench(
-        "bench_processor.py", ["--entries", str(args.processor_entries)], PROCESSOR_FIGURES
+        "loadtest.bench_processor", ["--entries", str(args.processor_entries)], PROCESSOR_FIGURES
     )
     workdir = Path(tempfile.mkdtemp(prefix="vote-report-"))
     test = LoadTest(
