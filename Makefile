@@ -15,7 +15,7 @@ install: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict ingest processor
+	$(VENV)/bin/mypy --strict ingest processor loadtest
 
 test: venv
 	bash scripts/ensure-services.sh
