@@ -36,6 +36,14 @@ helm-check: venv
 dev:
 	bash scripts/dev.sh
 
+.PHONY: bench-processor
+bench-processor: venv
+	$(PY) -m loadtest.bench_processor
+
+.PHONY: bench-results
+bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
+	$(PY) -m loadtest.bench_results
+
 # Load test and benchmark report (README: "Load testing and benchmark report").
 USERS ?= 50
 SPAWN_RATE ?= 10

@@ -25,6 +25,12 @@ ENV_CONSUMER_NAME = "CONSUMER_NAME"
 ENV_JOB_NAME = "JOB_NAME"
 ENV_READY_FILE = "READY_FILE"
 ENV_STALE_CONSUMER_IDLE_MS = "STALE_CONSUMER_IDLE_MS"
+ENV_POSTGRES_WRITERS = "POSTGRES_WRITERS"
+ENV_RETRY_BACKOFF_MS = "RETRY_BACKOFF_MS"
+ENV_RETRY_BACKOFF_MAX_MS = "RETRY_BACKOFF_MAX_MS"
+# Test-only fault hook: the processor stops itself (SIGSTOP) right after its N-th COMMIT, before
+# the XACK, so a crash test can SIGKILL it exactly there. Never set in manifests.
+ENV_TEST_STOP_AFTER_COMMIT = "PROCESSOR_TEST_STOP_AFTER_COMMIT"
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/votes"
@@ -62,3 +68,12 @@ ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 ENV_REDIS_TIMEOUT_S = "REDIS_TIMEOUT_S"
 ENV_BACKLOG_REFRESH_S = "BACKLOG_REFRESH_S"
 ENV_RETRY_AFTER_S = "RETRY_AFTER_S"
+
+# Cookie naming the voter's latest vote ID: set by the voting page's script and by the 303
+# that answers a plain HTML form POST /vote; read by GET / to show that vote's state.
+COOKIE_LAST_VOTE = "last_vote"
+
+# Read side of the ingest service (results, vote status, page).
+ENV_DATABASE_POOL_SIZE = "DATABASE_POOL_SIZE"
+ENV_DATABASE_TIMEOUT_S = "DATABASE_TIMEOUT_S"
+ENV_RESULTS_MAX_AGE_S = "RESULTS_MAX_AGE_S"

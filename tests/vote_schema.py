@@ -1,4 +1,4 @@
-"""The pipeline's PostgreSQL schema for tests that need it without the processor."""
+"""A private PostgreSQL database with the pipeline's schema, for tests that record votes."""
 
 from __future__ import annotations
 
@@ -7,34 +7,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncpg
-
+from processor.migrate import migrate
 from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
-
-# The schema of the team brief's contract; the processor's migrations create the same tables.
-VOTE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS vote_events (
-    entry_ms bigint NOT NULL, entry_seq bigint NOT NULL, option text NOT NULL,
-    voter_id text NOT NULL, accepted_at timestamptz NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (entry_ms, entry_seq));
-CREATE TABLE IF NOT EXISTS ballots (
-    voter_id text PRIMARY KEY, option text NOT NULL, entry_ms bigint NOT NULL,
-    entry_seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE IF NOT EXISTS tally (
-    option text PRIMARY KEY, votes bigint NOT NULL DEFAULT 0 CHECK (votes >= 0));
-CREATE TABLE IF NOT EXISTS dead_letters (
-    entry_ms bigint NOT NULL, entry_seq bigint NOT NULL, reason text NOT NULL,
-    fields jsonb NOT NULL, dead_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (entry_ms, entry_seq));
-"""
 
 
 async def create_vote_schema(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(VOTE_SCHEMA)
-    finally:
-        await conn.close()
+    """The processor's own migrations, so the checks run against the real schema."""
+    await migrate(database_url)
 
 
 @contextmanager

@@ -1,0 +1,66 @@
+"""Retry with exponential backoff inside the Job's runtime budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import redis.exceptions
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Failures that a reconnect and a later attempt can cure; anything else is a bug and ends the
+# Job (its entries stay pending; after MAX_DELIVERIES attempts they become dead letters).
+POSTGRES_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+REDIS_TRANSIENT: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    OSError,
+)
+
+
+class GiveUpError(RuntimeError):
+    """A dependency stayed unavailable past the runtime budget."""
+
+
+class Backoff:
+    """Retries an action on transient errors until the deadline (time.monotonic) passes."""
+
+    def __init__(self, initial_s: float, max_s: float, deadline: float) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.deadline = deadline
+
+    async def run(
+        self,
+        what: str,
+        action: Callable[[], Awaitable[T]],
+        transient: tuple[type[BaseException], ...],
+    ) -> T:
+        delay = self.initial_s
+        while True:
+            try:
+                return await action()
+            except transient as exc:
+                if time.monotonic() + delay > self.deadline:
+                    raise GiveUpError(f"{what}: still failing at the end of the budget") from exc
+                logger.warning(
+                    "retrying", extra={"what": what, "error": repr(exc), "delay_s": delay}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_s)

@@ -1,0 +1,127 @@
+"""The processor Job's settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from ingest.environment import (
+    Environ,
+    SettingsError,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+    process_environ,
+)
+from ingest.names import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    DEFAULT_VOTE_GROUP,
+    DEFAULT_VOTE_OPTIONS,
+    DEFAULT_VOTE_STREAM,
+    ENV_BATCH_SIZE,
+    ENV_CLAIM_MIN_IDLE_MS,
+    ENV_CONSUMER_NAME,
+    ENV_DATABASE_URL,
+    ENV_JOB_NAME,
+    ENV_LOG_FORMAT,
+    ENV_MAX_DELIVERIES,
+    ENV_MAX_RUNTIME_S,
+    ENV_POSTGRES_WRITERS,
+    ENV_READY_FILE,
+    ENV_REDIS_URL,
+    ENV_RETRY_BACKOFF_MAX_MS,
+    ENV_RETRY_BACKOFF_MS,
+    ENV_STALE_CONSUMER_IDLE_MS,
+    ENV_TEST_STOP_AFTER_COMMIT,
+    ENV_VOTE_GROUP,
+    ENV_VOTE_OPTIONS,
+    ENV_VOTE_STREAM,
+    StreamNames,
+)
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+LOG_FORMATS = ("json", "text")
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """Everything one Job needs; see the README's Processor section for each variable."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
+    names: StreamNames = field(default_factory=StreamNames)
+    consumer: str = "processor"
+    # 5000 measured best in loadtest/bench_processor.py: larger batches stop paying off while
+    # the Redis reads no longer overlap with the Postgres writes, and memory grows.
+    batch_size: int = 5000
+    # Batches written at once, each on its own connection. PostgreSQL's per-row work is the
+    # bottleneck; more backends keep the cores busy while one waits for its commit's fsync or
+    # a tally row lock (measured: 1 -> 40k, 2 -> 50k, 3 -> 67k votes/s on 2 busy cores).
+    writers: int = 3
+    claim_min_idle_ms: int = 60_000
+    max_runtime_s: float = 600.0
+    max_deliveries: int = 5
+    stale_consumer_idle_ms: int = 3_600_000
+    ready_file: str | None = None
+    retry_backoff_ms: int = 100
+    retry_backoff_max_ms: int = 5_000
+    log_format: str = "json"
+    test_stop_after_commit: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Environ | None = None) -> ProcessorSettings:
+        """Build the settings; raise SettingsError naming the first bad variable."""
+        env = process_environ() if env is None else env
+        backoff_ms = env_int(env, ENV_RETRY_BACKOFF_MS, cls.retry_backoff_ms, minimum=1)
+        return cls(
+            redis_url=env_url(env, ENV_REDIS_URL, DEFAULT_REDIS_URL, REDIS_SCHEMES),
+            database_url=env_url(env, ENV_DATABASE_URL, DEFAULT_DATABASE_URL, POSTGRES_SCHEMES),
+            options=env_list(env, ENV_VOTE_OPTIONS, DEFAULT_VOTE_OPTIONS),
+            names=StreamNames(
+                stream=env_str(env, ENV_VOTE_STREAM, DEFAULT_VOTE_STREAM),
+                group=env_str(env, ENV_VOTE_GROUP, DEFAULT_VOTE_GROUP),
+            ),
+            consumer=consumer_name(env),
+            batch_size=env_int(env, ENV_BATCH_SIZE, cls.batch_size, minimum=1),
+            writers=env_int(env, ENV_POSTGRES_WRITERS, cls.writers, minimum=1),
+            claim_min_idle_ms=env_int(env, ENV_CLAIM_MIN_IDLE_MS, cls.claim_min_idle_ms),
+            max_runtime_s=env_float(env, ENV_MAX_RUNTIME_S, cls.max_runtime_s, minimum=0.001),
+            max_deliveries=env_int(env, ENV_MAX_DELIVERIES, cls.max_deliveries, minimum=1),
+            stale_consumer_idle_ms=env_int(
+                env, ENV_STALE_CONSUMER_IDLE_MS, cls.stale_consumer_idle_ms
+            ),
+            ready_file=env.get(ENV_READY_FILE, "").strip() or None,
+            retry_backoff_ms=backoff_ms,
+            retry_backoff_max_ms=env_int(
+                env, ENV_RETRY_BACKOFF_MAX_MS, cls.retry_backoff_max_ms, minimum=backoff_ms
+            ),
+            log_format=log_format(env),
+            test_stop_after_commit=optional_int(env, ENV_TEST_STOP_AFTER_COMMIT),
+        )
+
+
+def consumer_name(env: Environ) -> str:
+    """CONSUMER_NAME, else the Kubernetes Job name (stable across pod retries), else hostname."""
+    for name in (ENV_CONSUMER_NAME, ENV_JOB_NAME):
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return socket.gethostname()
+
+
+def log_format(env: Environ) -> str:
+    value = env_str(env, ENV_LOG_FORMAT, "json").lower()
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"{ENV_LOG_FORMAT} must be one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def optional_int(env: Environ, name: str) -> int | None:
+    if not env.get(name, "").strip():
+        return None
+    return env_int(env, name, 0, minimum=1)

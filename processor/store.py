@@ -1,0 +1,182 @@
+"""PostgreSQL writes: one transaction per batch, set-based, idempotent per stream entry ID."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import asyncpg
+
+from processor.entries import Poison, Vote, fields_as_text, parse_entry_id
+
+_CREATE_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staged_votes (
+    entry_ms bigint, entry_seq bigint, option text, voter_id text, accepted_ms bigint
+) ON COMMIT DELETE ROWS
+"""
+
+# One statement, three phases that never wait on each other in a cycle: events in stream-ID
+# order, then ballots in voter order, then tally in option order. Every concurrent Job takes
+# its row locks in the same order, so two Jobs never deadlock.
+# - Only events this statement inserted (not redeliveries) go on, so replays change nothing.
+# - Per voter only the batch's highest stream ID counts; the upsert replaces a ballot only
+#   under its row lock and only by a higher stream ID (last cast wins, whatever the order of
+#   arrival), and records the replaced option in previous_option, so the tally delta is taken
+#   against the ballot as it really was, even if another Job changed it a moment ago.
+# - A negative delta always meets an existing tally row; GREATEST keeps the proposed insert
+#   row within the CHECK, the update adds the true delta.
+_RECORD_BATCH = """
+WITH inserted AS (
+    INSERT INTO vote_events (entry_ms, entry_seq, option, voter_id, accepted_at)
+    SELECT entry_ms, entry_seq, option, voter_id,
+           timestamptz 'epoch' + accepted_ms * interval '1 millisecond'
+    FROM staged_votes
+    ORDER BY entry_ms, entry_seq
+    ON CONFLICT (entry_ms, entry_seq) DO NOTHING
+    RETURNING entry_ms, entry_seq, option, voter_id
+), latest AS (
+    SELECT DISTINCT ON (voter_id COLLATE "C")
+           voter_id COLLATE "C" AS voter_id, option, entry_ms, entry_seq
+    FROM inserted
+    ORDER BY voter_id COLLATE "C", entry_ms DESC, entry_seq DESC
+), cast_ballots AS (
+    INSERT INTO ballots AS b (voter_id, option, entry_ms, entry_seq)
+    SELECT voter_id, option, entry_ms, entry_seq FROM latest ORDER BY voter_id
+    ON CONFLICT (voter_id) DO UPDATE
+    SET option = EXCLUDED.option, entry_ms = EXCLUDED.entry_ms,
+        entry_seq = EXCLUDED.entry_seq, previous_option = b.option, updated_at = now()
+    WHERE (b.entry_ms, b.entry_seq) < (EXCLUDED.entry_ms, EXCLUDED.entry_seq)
+    RETURNING b.option, b.previous_option
+), deltas AS (
+    SELECT option, sum(delta)::bigint AS delta
+    FROM (SELECT option, 1 AS delta FROM cast_ballots
+          UNION ALL
+          SELECT previous_option, -1 FROM cast_ballots WHERE previous_option IS NOT NULL
+    ) AS moves
+    GROUP BY option
+    HAVING sum(delta) <> 0
+), counted AS (
+    INSERT INTO tally AS t (option, votes)
+    SELECT option, greatest(delta, 0) FROM deltas ORDER BY option
+    ON CONFLICT (option) DO UPDATE
+    SET votes = t.votes + (SELECT d.delta FROM deltas AS d WHERE d.option = EXCLUDED.option)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted) AS recorded,
+       (SELECT count(*) FROM cast_ballots) AS cast,
+       (SELECT count(*) FROM counted) AS tallied
+"""
+
+# Fast path for the common case, a batch of IDs never seen: a plain INSERT skips the
+# speculative-insertion work of ON CONFLICT (about a sixth of the statement's time). If another
+# Job records one of these IDs meanwhile, the INSERT fails with a unique violation and the
+# batch is written again on the ON CONFLICT path: never a duplicate, never a lost event.
+_RECORD_FRESH_BATCH = _RECORD_BATCH.replace(
+    "    ON CONFLICT (entry_ms, entry_seq) DO NOTHING\n", ""
+)
+_ANY_RECORDED_IN_RANGE = """
+SELECT EXISTS (
+    SELECT FROM vote_events
+    WHERE (entry_ms, entry_seq) BETWEEN ($1::bigint, $2::bigint) AND ($3::bigint, $4::bigint))
+"""
+
+_RECORD_DEAD_LETTERS = """
+INSERT INTO dead_letters (entry_ms, entry_seq, reason, fields)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[])
+ORDER BY 1, 2
+ON CONFLICT (entry_ms, entry_seq) DO NOTHING
+"""
+
+_SEED_TALLY = """
+INSERT INTO tally (option) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (option) DO NOTHING
+"""
+
+_STAGED_COLUMNS = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_ms")
+
+
+class BatchCounts(NamedTuple):
+    """What one committed batch did."""
+
+    recorded: int  # events newly inserted
+    superseded: int  # newly inserted events that did not become their voter's ballot
+    duplicates: int  # already recorded before (redeliveries)
+    dead_lettered: int
+
+
+class VoteStore:
+    """One connection to PostgreSQL, writing whole batches."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def connect(cls, database_url: str, options: Sequence[str]) -> VoteStore:
+        """Connect, prepare the session's staging table and make every option's tally row."""
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(_CREATE_STAGING)
+            await conn.execute(_SEED_TALLY, list(options))
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn)
+
+    async def close(self) -> None:
+        """Close politely, or drop the connection if it is broken or busy."""
+        if self._conn.is_closed():
+            return
+        try:
+            await self._conn.close(timeout=5)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._conn.terminate()
+
+    def abort(self) -> None:
+        """Drop the connection without a goodbye (after a broken transaction)."""
+        self._conn.terminate()
+
+    async def write_batch(self, votes: Sequence[Vote], dead: Sequence[Poison]) -> BatchCounts:
+        """Record votes and dead letters in one transaction; return once it has committed.
+
+        `votes` must be in stream-ID order (as Redis delivers them).
+        """
+        try:
+            return await self._write(votes, dead, may_be_fresh=True)
+        except asyncpg.UniqueViolationError:
+            return await self._write(votes, dead, may_be_fresh=False)
+
+    async def _write(
+        self, votes: Sequence[Vote], dead: Sequence[Poison], *, may_be_fresh: bool
+    ) -> BatchCounts:
+        recorded = cast = 0
+        async with self._conn.transaction():
+            if votes:
+                statement = _RECORD_BATCH
+                if may_be_fresh and not await self._any_recorded(votes):
+                    statement = _RECORD_FRESH_BATCH
+                await self._conn.copy_records_to_table(
+                    "staged_votes", records=votes, columns=_STAGED_COLUMNS
+                )
+                row = await self._conn.fetchrow(statement)
+                assert row is not None
+                recorded, cast = row["recorded"], row["cast"]
+            if dead:
+                await self._conn.execute(_RECORD_DEAD_LETTERS, *_dead_letter_columns(dead))
+        return BatchCounts(recorded, recorded - cast, len(votes) - recorded, len(dead))
+
+    async def _any_recorded(self, votes: Sequence[Vote]) -> bool:
+        first, last = min(votes), max(votes)
+        found = await self._conn.fetchval(_ANY_RECORDED_IN_RANGE, *first[:2], *last[:2])
+        return bool(found)
+
+
+def _dead_letter_columns(
+    dead: Sequence[Poison],
+) -> tuple[list[int], list[int], list[str], list[str]]:
+    ids = [parse_entry_id(poison.entry_id) for poison in dead]
+    return (
+        [ms for ms, _ in ids],
+        [seq for _, seq in ids],
+        [poison.reason for poison in dead],
+        [json.dumps(fields_as_text(poison.fields)) for poison in dead],
+    )

@@ -1,0 +1,110 @@
+"""The Redis side of a Job: the consumer group, reading, claiming, acking, dead letters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from ingest.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON, StreamNames
+from processor.entries import Poison
+
+logger = logging.getLogger(__name__)
+
+RawEntry = tuple[bytes, list[bytes] | None]  # fields None: the entry no longer exists
+# The dead-letter stream is a mirror for operators: every dead letter is also in the
+# dead_letters table (same transaction as the batch), so Redis keeps only the newest ones.
+DEAD_LETTER_MAXLEN = 100_000
+
+
+def _raw(response: Any, **options: Any) -> Any:
+    return response
+
+
+def is_missing_group(exc: ResponseError) -> bool:
+    """The group (or the whole stream) is gone: Redis lost its data or someone deleted it."""
+    return str(exc).startswith("NOGROUP")
+
+
+class VoteStream:
+    """One consumer of the vote stream's group."""
+
+    def __init__(self, redis: aioredis.Redis, names: StreamNames, consumer: str) -> None:
+        self.redis = redis
+        self.names = names
+        self.consumer = consumer
+        # Parse replies ourselves: redis-py's dicts would hide repeated field names.
+        for command in ("XREADGROUP", "XAUTOCLAIM", "XPENDING"):
+            redis.set_response_callback(command, _raw)
+
+    @classmethod
+    def from_url(cls, url: str, names: StreamNames, consumer: str) -> VoteStream:
+        """Values stay bytes: an entry that is not UTF-8 must reach validation intact."""
+        client = aioredis.Redis.from_url(url, protocol=2, decode_responses=False)
+        return cls(client, names, consumer)
+
+    async def _command(self, *args: Any) -> Any:
+        return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def ensure_group(self) -> bool:
+        """Create the group at 0 (so lag is never NULL); True if it had to be created."""
+        try:
+            await self.redis.xgroup_create(self.names.stream, self.names.group, "0", mkstream=True)
+        except ResponseError as exc:
+            if str(exc).startswith("BUSYGROUP"):
+                return False
+            raise
+        return True
+
+    async def read_pending(self, after: bytes, count: int) -> list[RawEntry]:
+        """This consumer's own pending entries with IDs above `after` (a retried pod's work)."""
+        return await self._read_group(after, count)
+
+    async def read_new(self, count: int) -> list[RawEntry]:
+        return await self._read_group(b">", count)
+
+    async def _read_group(self, start: bytes, count: int) -> list[RawEntry]:
+        reply = await self._command(
+            "XREADGROUP", "GROUP", self.names.group, self.consumer, "COUNT", count,
+            "STREAMS", self.names.stream, start,
+        )  # fmt: skip
+        if not reply:
+            return []
+        return [(entry[0], entry[1]) for entry in reply[0][1]]
+
+    async def claim(
+        self, cursor: bytes, min_idle_ms: int, count: int
+    ) -> tuple[bytes, list[RawEntry], list[bytes]]:
+        """XAUTOCLAIM: next cursor, claimed entries, and IDs pending but no longer stored."""
+        reply = await self._command(
+            "XAUTOCLAIM", self.names.stream, self.names.group, self.consumer, min_idle_ms,
+            cursor, "COUNT", count,
+        )  # fmt: skip
+        deleted = list(reply[2]) if len(reply) > 2 else []
+        return reply[0], [(entry[0], entry[1]) for entry in reply[1]], deleted
+
+    async def delivery_counts(self, first: bytes, last: bytes, count: int) -> dict[bytes, int]:
+        """How often each of this consumer's pending entries in [first, last] was delivered."""
+        reply = await self._command(
+            "XPENDING", self.names.stream, self.names.group, first, last, count, self.consumer
+        )
+        return {row[0]: int(row[3]) for row in reply}
+
+    async def settle(self, ids: Sequence[bytes], dead: Sequence[Poison]) -> None:
+        """Dead-letter and ack in one MULTI/EXEC: a crash never leaves one without the other."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for poison in dead:
+                pipe.execute_command(
+                    "XADD", self.names.dead_letter, "MAXLEN", "~", DEAD_LETTER_MAXLEN, "*",
+                    *poison.fields,
+                    FIELD_DEAD_ORIGINAL_ID, poison.entry_id, FIELD_DEAD_REASON, poison.reason,
+                )  # fmt: skip
+            if ids:
+                pipe.xack(self.names.stream, self.names.group, *ids)
+            await pipe.execute()

@@ -1,0 +1,1 @@
+"""Tests of the processor Job against the real Redis and PostgreSQL."""

@@ -1,0 +1,60 @@
+"""Processor fixtures: the session database migrated once, emptied before each test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from ingest.names import StreamNames
+from processor.migrate import migrate
+from processor.settings import ProcessorSettings
+from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A private database of this session with the processor schema, dropped at the end.
+
+    Not the shared `pg_database_url`: other tests rely on that one starting empty.
+    """
+    name = f"vote_test_processor_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
+    try:
+        asyncio.run(migrate(url))
+        yield url
+    finally:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the migrated database, its tables emptied first."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(
+    database_url: str, redis_url: str, stream_names: StreamNames, db: asyncpg.Connection
+) -> ProcessorSettings:
+    """Settings of a Job on this test's stream: small batches, short retries."""
+    return ProcessorSettings(
+        redis_url=redis_url,
+        database_url=database_url,
+        names=stream_names,
+        consumer="job-1",
+        batch_size=7,
+        max_runtime_s=30,
+        retry_backoff_ms=20,
+        retry_backoff_max_ms=200,
+    )

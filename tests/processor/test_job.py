@@ -1,0 +1,189 @@
+"""The Job end to end, in-process, against the real Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from ingest.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON
+from processor.job import Job
+from processor.settings import ProcessorSettings
+from processor.summary import Outcome
+from tests.processor.state import add_votes, fold, group_lag, random_votes, recorded
+
+
+async def run(settings: ProcessorSettings, **changes: object) -> Job:
+    job = Job(dataclasses.replace(settings, **changes))  # type: ignore[arg-type]
+    await job.run()
+    return job
+
+
+async def pending_of(redis: aioredis.Redis, stream: str, group: str) -> int:
+    return int((await redis.xpending(stream, group))["pending"])
+
+
+async def test_a_job_drains_the_stream_records_each_vote_once_and_trims(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(100, 15, random.Random(1)))
+    ready = tmp_path / "ready"
+    job = await run(settings, ready_file=str(ready))
+    assert job.summary.outcome is Outcome.DRAINED
+    assert (job.summary.entries, job.summary.recorded) == (100, 100)
+    assert await recorded(db) == fold(votes)
+    assert ready.exists()
+    assert await redis_client.xlen(stream) == 0
+    assert await group_lag(redis_client, stream, group) == 0
+    assert await redis_client.xinfo_consumers(stream, group) == []
+
+
+async def test_poison_entries_are_dead_lettered_with_their_reason(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream = settings.names.stream
+    good = await add_votes(redis_client, stream, [("cats", "ann")])
+    bad = {
+        "unknown option 'fish'": ["option", "fish", "voter_id", "bob", "accepted_ms", "1"],
+        "missing field accepted_ms": ["option", "cats", "voter_id", "bob"],
+        "duplicate field 'voter_id'": [
+            "option",
+            "cats",
+            "voter_id",
+            "b",
+            "voter_id",
+            "c",
+            "accepted_ms",
+            "1",
+        ],
+        "voter_id must be": ["option", "dogs", "voter_id", "no spaces", "accepted_ms", "1"],
+    }
+    ids = {}
+    for reason, fields in bad.items():
+        ids[reason] = await redis_client.execute_command("XADD", stream, "*", *fields)
+    await run(settings)
+    assert await recorded(db) == fold(good)
+    dead = await redis_client.xrange(settings.names.dead_letter)
+    assert len(dead) == len(bad)
+    for (_, fields), (reason, original_id) in zip(dead, ids.items(), strict=True):
+        assert fields[FIELD_DEAD_ORIGINAL_ID] == original_id
+        assert fields[FIELD_DEAD_REASON].startswith(reason)
+    rows = await db.fetch("SELECT reason FROM dead_letters ORDER BY entry_ms, entry_seq")
+    assert [row["reason"] for row in rows] == [fields[FIELD_DEAD_REASON] for _, fields in dead]
+    assert await redis_client.xlen(stream) == 0
+
+
+async def test_entries_delivered_too_often_are_dead_lettered(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, [("cats", "ann"), ("dogs", "bob")])
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, "crashed", {stream: ">"})
+    worn, _ = (f"{ms}-{seq}" for (ms, seq), _, _ in votes)
+    await redis_client.execute_command("XCLAIM", stream, group, "crashed", 0, worn, "RETRYCOUNT", 3)
+    await run(settings, max_deliveries=3, claim_min_idle_ms=0)
+    assert await recorded(db) == fold(votes[1:])
+    dead = await redis_client.xrange(settings.names.dead_letter)
+    assert [fields[FIELD_DEAD_ORIGINAL_ID] for _, fields in dead] == [worn]
+    assert dead[0][1][FIELD_DEAD_REASON] == "delivered 4 times, more than MAX_DELIVERIES=3"
+    assert await pending_of(redis_client, stream, group) == 0
+
+
+async def test_a_retried_pod_first_finishes_its_own_pending_entries(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(30, 5, random.Random(2)))
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, settings.consumer, {stream: ">"}, count=20)
+    job = await run(settings)
+    assert job.summary.entries == 30
+    assert await recorded(db) == fold(votes)
+    assert await pending_of(redis_client, stream, group) == 0
+
+
+async def test_trimming_keeps_every_entry_not_yet_acked(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    first = await add_votes(redis_client, stream, random_votes(10, 4, random.Random(3)))
+    await run(settings)
+    assert await redis_client.xlen(stream) == 0
+    held = await add_votes(redis_client, stream, random_votes(3, 4, random.Random(4)))
+    await redis_client.xreadgroup(group, "slow", {stream: ">"})
+    rest = await add_votes(redis_client, stream, random_votes(10, 4, random.Random(5)))
+    await run(settings)
+    remaining = [entry_id for entry_id, _ in await redis_client.xrange(stream)]
+    expected = [f"{ms}-{seq}" for (ms, seq), _, _ in held + rest]
+    assert remaining == expected  # from the oldest pending entry on, nothing removed
+    assert await group_lag(redis_client, stream, group) == 0
+    await run(settings, claim_min_idle_ms=0)
+    assert await redis_client.xlen(stream) == 0
+    assert await recorded(db) == fold(first + held + rest)
+
+
+async def test_cleanup_deletes_only_consumers_without_pending_entries(
+    settings: ProcessorSettings, redis_client: aioredis.Redis
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    await add_votes(redis_client, stream, [("cats", "ann")])
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, "stale-holding", {stream: ">"})
+    await redis_client.xgroup_createconsumer(stream, group, "stale-empty")
+    await asyncio.sleep(1.1)
+    await redis_client.xgroup_createconsumer(stream, group, "fresh-empty")
+    await run(settings, stale_consumer_idle_ms=1000)
+    names = {consumer["name"] for consumer in await redis_client.xinfo_consumers(stream, group)}
+    assert names == {"stale-holding", "fresh-empty"}
+
+
+async def test_a_lost_group_is_recreated_at_zero_and_replays_change_nothing(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(20, 5, random.Random(6)))
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, "gone", {stream: ">"}, count=10)
+    await run(settings)  # records the 10 others; the held ones keep all 20 in the stream
+    assert await redis_client.xlen(stream) == 20
+    await redis_client.xgroup_destroy(stream, group)
+    job = await run(settings)
+    assert job.summary.outcome is Outcome.DRAINED
+    assert (job.summary.recorded, job.summary.duplicates) == (10, 10)
+    assert await recorded(db) == fold(votes)
+    assert await group_lag(redis_client, stream, group) == 0
+    assert await redis_client.xlen(stream) == 0
+
+
+async def test_a_job_past_its_runtime_reads_nothing_more(
+    settings: ProcessorSettings, redis_client: aioredis.Redis
+) -> None:
+    await add_votes(redis_client, settings.names.stream, [("cats", "ann")])
+    job = await run(settings, max_runtime_s=0.001)
+    assert job.summary.outcome is Outcome.DEADLINE
+    assert job.summary.entries == 0
+
+
+async def test_pending_entries_that_no_longer_exist_are_accounted_for(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(6, 3, random.Random(7)))
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, settings.consumer, {stream: ">"}, count=2)
+    await redis_client.xreadgroup(group, "other", {stream: ">"}, count=2)
+    ids = [f"{ms}-{seq}" for (ms, seq), _, _ in votes]
+    await redis_client.xdel(stream, ids[0], ids[2])  # removed behind the group's back
+    job = await run(settings, claim_min_idle_ms=0)
+    assert job.summary.vanished == 1  # own pending, acked; the claimed one Redis dropped itself
+    assert await recorded(db) == fold([votes[1], *votes[3:]])
+    assert await pending_of(redis_client, stream, group) == 0

@@ -1,0 +1,106 @@
+"""VoteStore: idempotent, last-cast-wins batches; tally equal to ballots under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from processor.entries import Poison, Vote
+from processor.store import BatchCounts, VoteStore
+from tests.processor.state import OPTIONS, fold, recorded
+
+
+@pytest.fixture
+async def store(database_url: str, db: asyncpg.Connection) -> AsyncIterator[VoteStore]:
+    store = await VoteStore.connect(database_url, OPTIONS)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def vote(ms: int, option: str, voter: str, seq: int = 0) -> Vote:
+    return (ms, seq, option, voter, 1_700_000_000_000 + ms)
+
+
+def as_fold_input(votes: list[Vote]) -> list[tuple[tuple[int, int], str, str]]:
+    return [((ms, seq), option, voter) for ms, seq, option, voter, _ in votes]
+
+
+async def test_a_redelivered_batch_changes_nothing(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    batch = [vote(1, "cats", "ann"), vote(2, "dogs", "bob"), vote(3, "dogs", "ann")]
+    assert await store.write_batch(batch, []) == BatchCounts(3, 1, 0, 0)
+    before = await recorded(db)
+    assert await store.write_batch(batch, []) == BatchCounts(0, 0, 3, 0)
+    assert await recorded(db) == before == fold(as_fold_input(batch))
+
+
+async def test_an_older_vote_arriving_late_is_kept_but_changes_nothing(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    await store.write_batch([vote(5, "dogs", "ann")], [])
+    counts = await store.write_batch([vote(4, "cats", "ann")], [])
+    assert counts == BatchCounts(recorded=1, superseded=1, duplicates=0, dead_lettered=0)
+    state = await recorded(db)
+    assert state.ballots == {"ann": ("dogs", (5, 0))}
+    assert state.tally == {"dogs": 1}
+    assert (4, 0) in state.events
+
+
+async def test_within_a_batch_only_the_highest_stream_id_counts(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    await store.write_batch([vote(1, "cats", "ann")], [])
+    batch = [vote(2, "dogs", "ann"), vote(2, "cats", "ann", seq=1), vote(3, "dogs", "ann")]
+    partly_replayed = [vote(1, "cats", "ann"), *batch]
+    assert await store.write_batch(partly_replayed, []) == BatchCounts(3, 2, 1, 0)
+    state = await recorded(db)
+    assert state.ballots == {"ann": ("dogs", (3, 0))}
+    assert state.tally == {"dogs": 1}
+
+
+async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    rng = random.Random(3)
+    votes = [vote(ms, rng.choice(OPTIONS), f"v{rng.randrange(12)}") for ms in range(1, 601)]
+    stores = [await VoteStore.connect(database_url, OPTIONS) for _ in range(3)]
+    try:
+        for start in range(0, len(votes), 60):
+            chunk = votes[start : start + 60]
+            # Each Job gets a random subset (overlapping: claims make Jobs see the same entry).
+            subsets = [sorted(rng.sample(chunk, 40)) for _ in stores]
+            await asyncio.gather(
+                *(s.write_batch(sub, []) for s, sub in zip(stores, subsets, strict=True))
+            )
+        await stores[0].write_batch(votes, [])
+    finally:
+        for s in stores:
+            await s.close()
+    assert await recorded(db) == fold(as_fold_input(votes))
+
+
+async def test_dead_letters_are_stored_with_escaped_fields(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    poison = Poison(b"9-2", [b"option", b"\xff", b"voter_id", b"a\x00b"], "option is not UTF-8")
+    assert await store.write_batch([], [poison]) == BatchCounts(0, 0, 0, 1)
+    assert await store.write_batch([], [poison]) == BatchCounts(0, 0, 0, 1)
+    rows = await db.fetch("SELECT entry_ms, entry_seq, reason, fields FROM dead_letters")
+    assert [tuple(row) for row in rows] == [
+        (9, 2, "option is not UTF-8", json.dumps({"option": "\\xff", "voter_id": "a\\x00b"}))
+    ]
+
+
+async def test_every_configured_option_has_a_tally_row(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    rows = await db.fetch("SELECT option, votes FROM tally ORDER BY option")
+    assert [tuple(row) for row in rows] == [("cats", 0), ("dogs", 0)]
