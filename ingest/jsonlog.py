@@ -27,13 +27,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Human-readable lines that still show the `extra={...}` fields, as `key=value`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
+        if not fields:
+            return line
+        return line + " " + " ".join(f"{k}={v}" for k, v in fields.items())
+
+
 def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
     """Route the root logger to stderr as JSON lines (`json`) or plain text (`text`)."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,3 +16,12 @@ def test_json_formatter_emits_one_object_with_extra_fields() -> None:
     assert payload["logger"] == "x.y"
     assert payload["entries"] == 5
     assert "\n" not in line
+
+
+def test_text_formatter_shows_extra_fields() -> None:
+    from ingest.jsonlog import TextFormatter
+
+    record = logging.LogRecord("p", logging.ERROR, __file__, 1, "migration failed", (), None)
+    record.error = "MigrationError('checksum')"
+    line = TextFormatter().format(record)
+    assert line.endswith("ERROR p migration failed error=MigrationError('checksum')")
