@@ -39,3 +39,7 @@ dev:
 .PHONY: bench-processor
 bench-processor: venv
 	$(PY) -m loadtest.bench_processor
+
+.PHONY: bench-results
+bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
+	$(PY) -m loadtest.bench_results

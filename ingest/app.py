@@ -13,6 +13,8 @@ from ingest import probes, vote_endpoint
 from ingest.errors import http_exception_handler
 from ingest.metrics import IngestMetrics, metrics_endpoint
 from ingest.openapi import build_spec, openapi_endpoint
+from ingest.read_openapi import read_paths
+from ingest.readside import ReadSide
 from ingest.settings import IngestSettings
 from ingest.state import open_state
 
@@ -21,10 +23,11 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
     """The ingest app; settings from the environment when not given."""
     settings = IngestSettings.from_env() if settings is None else settings
     metrics = IngestMetrics()
+    read_side = ReadSide(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_state(settings, metrics) as state:
+        async with open_state(settings, metrics) as state, read_side.running():
             app.state.ingest = state
             yield
 
@@ -33,6 +36,7 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
         *probes.routes,
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"], include_in_schema=False),
+        *read_side.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -41,5 +45,6 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.openapi = build_spec(settings)
+    app.state.read_side = read_side
+    app.state.openapi = build_spec(settings, read_paths())
     return app

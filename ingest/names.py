@@ -68,3 +68,12 @@ ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 ENV_REDIS_TIMEOUT_S = "REDIS_TIMEOUT_S"
 ENV_BACKLOG_REFRESH_S = "BACKLOG_REFRESH_S"
 ENV_RETRY_AFTER_S = "RETRY_AFTER_S"
+
+# Cookie naming the voter's latest vote ID: set by the voting page's script and by the 303
+# that answers a plain HTML form POST /vote; read by GET / to show that vote's state.
+COOKIE_LAST_VOTE = "last_vote"
+
+# Read side of the ingest service (results, vote status, page).
+ENV_DATABASE_POOL_SIZE = "DATABASE_POOL_SIZE"
+ENV_DATABASE_TIMEOUT_S = "DATABASE_TIMEOUT_S"
+ENV_RESULTS_MAX_AGE_S = "RESULTS_MAX_AGE_S"

@@ -15,11 +15,15 @@ from ingest.environment import (
     process_environ,
 )
 from ingest.names import (
+    DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     DEFAULT_VOTE_GROUP,
     DEFAULT_VOTE_OPTIONS,
     DEFAULT_VOTE_STREAM,
     ENV_BACKLOG_REFRESH_S,
+    ENV_DATABASE_POOL_SIZE,
+    ENV_DATABASE_TIMEOUT_S,
+    ENV_DATABASE_URL,
     ENV_HOST,
     ENV_LOG_FORMAT,
     ENV_MAX_BACKLOG,
@@ -27,6 +31,7 @@ from ingest.names import (
     ENV_PORT,
     ENV_REDIS_TIMEOUT_S,
     ENV_REDIS_URL,
+    ENV_RESULTS_MAX_AGE_S,
     ENV_RETRY_AFTER_S,
     ENV_VOTE_GROUP,
     ENV_VOTE_OPTIONS,
@@ -36,6 +41,7 @@ from ingest.names import (
 
 LOG_FORMATS = ("json", "text")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,13 @@ class IngestSettings:
     backlog_refresh_s: float = 1.0
     retry_after_s: int = 1
     log_format: str = "json"
+    # Read side: GET /results (cached at most 1 s), /votes/{id}, /results/stream, the page.
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = 5
+    database_timeout_s: float = 2.0
+    results_max_age_s: float = 1.0
+    results_poll_s: float = 1.0
+    sse_heartbeat_s: float = 15.0
 
     @classmethod
     def from_env(cls, env: Environ | None = None) -> IngestSettings:
@@ -73,6 +86,12 @@ class IngestSettings:
             backlog_refresh_s=_positive(env, ENV_BACKLOG_REFRESH_S, cls.backlog_refresh_s),
             retry_after_s=env_int(env, ENV_RETRY_AFTER_S, cls.retry_after_s, minimum=1),
             log_format=_log_format(env),
+            database_url=env_url(env, ENV_DATABASE_URL, DEFAULT_DATABASE_URL, POSTGRES_SCHEMES),
+            database_pool_size=env_int(
+                env, ENV_DATABASE_POOL_SIZE, cls.database_pool_size, minimum=1
+            ),
+            database_timeout_s=_positive(env, ENV_DATABASE_TIMEOUT_S, cls.database_timeout_s),
+            results_max_age_s=_results_max_age(env),
         )
 
 
@@ -94,4 +113,11 @@ def _log_format(env: Environ) -> str:
     value = env_str(env, ENV_LOG_FORMAT, "json").lower()
     if value not in LOG_FORMATS:
         raise SettingsError(f"{ENV_LOG_FORMAT} must be one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def _results_max_age(env: Environ) -> float:
+    value = _positive(env, ENV_RESULTS_MAX_AGE_S, IngestSettings.results_max_age_s)
+    if value > 1:
+        raise SettingsError(f"{ENV_RESULTS_MAX_AGE_S} must be <= 1 (seconds), got {value}")
     return value

@@ -1,4 +1,5 @@
-"""POST /vote: validate, append to the stream, answer 202 once Redis confirmed.
+"""POST /vote: validate, append to the stream, answer 202 once Redis confirmed (303 to the
+voting page for a browser's plain form submission).
 
 The endpoint is a bare ASGI app rather than a Request/Response function: it is the service's
 hot path, and skipping Starlette's per-request objects on success is measurable (see
@@ -16,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ingest.errors import error_response, unavailable
-from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
+from ingest.names import COOKIE_LAST_VOTE, FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
 from ingest.votes import (
     VOTER_COOKIE,
     VoteError,
@@ -43,19 +44,19 @@ class VoteEndpoint:
         state: AppState = scope["app"].state.ingest
         started = time.perf_counter()
         try:
-            headers, body = await _accept(scope, receive, state)
+            status, headers, body = await _accept(scope, receive, state)
         except VoteError as error:
             state.metrics.reject(error.reason)
             await error_response(error)(scope, receive, send)
         else:
-            await send({"type": "http.response.start", "status": 202, "headers": headers})
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         state.metrics.latency.observe(time.perf_counter() - started)
 
 
-async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[RawHeaders, bytes]:
+async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int, RawHeaders, bytes]:
     settings = state.settings
-    content_type, content_length, cookie = _request_headers(scope)
+    content_type, content_length, cookie, accept = _request_headers(scope)
     kind = check_media_type(content_type)
     check_content_length(content_length, settings.max_body_bytes)
     body = await read_limited(receive, settings.max_body_bytes)
@@ -81,12 +82,16 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[RawH
             "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
         ) from None
     state.metrics.accepted.inc()
-    return _accepted(entry_id, voter_id if new_cookie else None, scope.get("scheme") == "https")
+    secure = scope.get("scheme") == "https"
+    headers, body = _accepted(entry_id, voter_id if new_cookie else None, secure)
+    if accept is not None and "text/html" in accept:
+        return 303, _see_page(scope, headers, entry_id, secure), b""
+    return 202, headers, body
 
 
-def _request_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
-    """Content-Type, Content-Length and Cookie, in one pass over the raw headers."""
-    content_type = content_length = cookie = None
+def _request_headers(scope: Scope) -> tuple[str | None, str | None, str | None, str | None]:
+    """Content-Type, Content-Length, Cookie and Accept, in one pass over the raw headers."""
+    content_type = content_length = cookie = accept = None
     for name, value in scope["headers"]:
         if name == b"content-type":
             content_type = value.decode("latin-1")
@@ -94,7 +99,27 @@ def _request_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
             content_length = value.decode("latin-1")
         elif name == b"cookie":
             cookie = value.decode("latin-1")
-    return content_type, content_length, cookie
+        elif name == b"accept":
+            accept = value.decode("latin-1")
+    return content_type, content_length, cookie, accept
+
+
+def _see_page(scope: Scope, accepted: RawHeaders, entry_id: str, secure: bool) -> RawHeaders:
+    """A browser's plain form POST (no JavaScript) is sent back to the page with 303, which
+    shows the vote named by the `last_vote` cookie; API clients keep getting 202 JSON."""
+    page = (scope.get("root_path", "") + "/").encode("latin-1")
+    headers = [(b"location", page), (b"content-length", b"0")]
+    headers += [header for header in accepted if header[0] == b"set-cookie"]
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[COOKIE_LAST_VOTE] = entry_id
+    morsel = cookie[COOKIE_LAST_VOTE]
+    morsel["max-age"] = VOTER_COOKIE_MAX_AGE_S
+    morsel["path"] = "/"
+    morsel["samesite"] = "lax"
+    if secure:
+        morsel["secure"] = True
+    headers.append((b"set-cookie", morsel.OutputString().encode("latin-1")))
+    return headers
 
 
 def _accepted(entry_id: str, new_voter: str | None, secure: bool) -> tuple[RawHeaders, bytes]:

@@ -20,6 +20,9 @@ import redis.asyncio as aioredis
 
 from ingest.names import StreamNames
 
+# Fixtures of the read side (results, vote status, live stream, page).
+pytest_plugins = ["tests.read_fixtures"]
+
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_PG_ADMIN_URL = os.environ.get(
     "TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

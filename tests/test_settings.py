@@ -92,3 +92,32 @@ def test_errors_never_echo_the_redis_password() -> None:
     with pytest.raises(SettingsError) as error:
         IngestSettings.from_env({ENV_REDIS_URL: "http://:hunter2@127.0.0.1"})
     assert "hunter2" not in str(error.value)
+
+
+def test_read_side_variables() -> None:
+    settings = IngestSettings.from_env(
+        {
+            "DATABASE_URL": "postgresql://reader@db:5432/votes",
+            "DATABASE_POOL_SIZE": "3",
+            "DATABASE_TIMEOUT_S": "0.5",
+            "RESULTS_MAX_AGE_S": "0.25",
+        }
+    )
+    assert settings.database_url == "postgresql://reader@db:5432/votes"
+    assert (settings.database_pool_size, settings.database_timeout_s) == (3, 0.5)
+    assert settings.results_max_age_s == 0.25
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://db/votes"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("DATABASE_TIMEOUT_S", "0"),
+        ("RESULTS_MAX_AGE_S", "1.5"),
+        ("RESULTS_MAX_AGE_S", "0"),
+    ],
+)
+def test_a_bad_read_side_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        IngestSettings.from_env({name: value})

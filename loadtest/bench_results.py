@@ -1,0 +1,272 @@
+"""GET /results under load: with its cache, without it, and a bare endpoint, in the same run.
+
+    python -m loadtest.bench_results [--duration 10] [--connections 64]
+
+Three apps, one uvicorn worker each, take the same GET load in turn (wrk when installed,
+else a small asyncio HTTP client):
+- bare: a Starlette endpoint answering a constant body of the same shape (the ceiling);
+- cached: the ingest app as deployed (results cached for 1 s);
+- uncached: the same with a zero cache age, so every request asks Postgres and Redis.
+It prints requests/s, p50/p99 and the Postgres transactions each run caused, then the ratios
+cached/bare and cached/uncached. The database (`vote_bench_<random>`, migrated and seeded) and
+the Redis stream (`bench:<random>:votes`, created by the app) are its own and removed
+afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ingest.app import create_app
+from ingest.names import (
+    DEFAULT_VOTE_OPTIONS,
+    ENV_DATABASE_URL,
+    ENV_LOG_FORMAT,
+    ENV_REDIS_URL,
+    ENV_VOTE_STREAM,
+)
+from ingest.results import build_results
+from ingest.settings import IngestSettings
+from processor.migrate import migrate
+
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+UVICORN_FLAGS = ("--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http",
+                 "httptools", "--no-access-log", "--log-level", "warning")  # fmt: skip
+TALLY = {"cats": 123_456, "dogs": 98_765}
+
+
+BARE_BODY = json.dumps(
+    build_results(DEFAULT_VOTE_OPTIONS, TALLY, 0, datetime.now(UTC)).to_json(),
+    separators=(",", ":"),
+).encode()
+
+
+async def bare_results(request: Request) -> Response:
+    return Response(BARE_BODY, media_type="application/json")
+
+
+def bare_app() -> Starlette:
+    return Starlette(routes=[Route("/results", bare_results)])
+
+
+def cached_app() -> Starlette:
+    """The ingest app as deployed (settings from the environment)."""
+    return create_app(IngestSettings.from_env())
+
+
+def uncached_app() -> Starlette:
+    return create_app(dataclasses.replace(IngestSettings.from_env(), results_max_age_s=0.0))
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    pg_transactions: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(factory: str, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "--factory", factory, *UVICORN_FLAGS]
+    process = subprocess.Popen([*args, "--port", str(port)], env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base + "/results", process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
+def run_wrk(url: str, duration: float, connections: int) -> tuple[float, float, float, int]:
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", url]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        raise SystemExit(f"no Requests/sec in wrk output:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    p50, p99 = _wrk_ms(out, "50%"), _wrk_ms(out, "99%")
+    return float(rate[1]), p50, p99, int(errors[1]) if errors else 0
+
+
+def _wrk_ms(out: str, percentile: str) -> float:
+    match = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if match is None:
+        raise SystemExit(f"no {percentile} latency in wrk output:\n{out}")
+    return float(match[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
+
+
+async def _client(host: str, port: int, path: str, until: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    errors = 0
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+        await reader.readexactly(int(length[1]) if length else 0)
+        latencies.append(time.perf_counter() - started)
+        errors += not head.startswith(b"HTTP/1.1 2")
+    writer.close()
+    return errors
+
+
+async def _asyncio_load(url: str, duration: float, connections: int) -> tuple[float, ...]:
+    match = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
+    if match is None:
+        raise SystemExit(f"bad url {url}")
+    host, port, path = match[1], int(match[2]), match[3]
+    latencies: list[float] = []
+    until = time.perf_counter() + duration
+    errors = await asyncio.gather(
+        *(_client(host, port, path, until, latencies) for _ in range(connections))
+    )
+    ms = sorted(latency * 1000 for latency in latencies)
+    cuts = statistics.quantiles(ms, n=100)
+    return len(ms) / duration, cuts[49], cuts[98], sum(errors)
+
+
+def load(url: str, duration: float, connections: int) -> tuple[float, ...]:
+    if shutil.which("wrk"):
+        return run_wrk(url, duration, connections)
+    return asyncio.run(_asyncio_load(url, duration, connections))
+
+
+async def _transactions(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        await asyncio.sleep(1.1)  # other backends flush their counters at most once a second
+        return int(
+            await conn.fetchval(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def measure(name: str, base: str, database_url: str, args: argparse.Namespace) -> Result:
+    url = base + "/results"
+    load(url, min(2.0, args.duration), args.connections)  # warm-up
+    before = asyncio.run(_transactions(database_url))
+    rate, p50, p99, errors = load(url, args.duration, args.connections)
+    used = asyncio.run(_transactions(database_url)) - before - 1  # minus our own counter read
+    return Result(name, rate, p50, p99, int(errors), max(used, 0))
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    name = f"vote_bench_{uuid.uuid4().hex[:8]}"
+    base = ADMIN_URL.rpartition("/")[0]
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = f"{base}/{name}"
+    try:
+        asyncio.run(_seed(url))
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _seed(url: str) -> None:
+    await migrate(url)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany("INSERT INTO tally VALUES ($1, $2)", list(TALLY.items()))
+    finally:
+        await conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    args = parser.parse_args()
+    stream = f"bench:{uuid.uuid4().hex[:12]}:votes"
+    print(f"load: {'wrk' if shutil.which('wrk') else 'asyncio client'}, "
+          f"{args.connections} connections, {args.duration:g}s per app")  # fmt: skip
+    with bench_database() as database_url:
+        env = {ENV_DATABASE_URL: database_url, ENV_REDIS_URL: args.redis_url,
+               ENV_VOTE_STREAM: stream, ENV_LOG_FORMAT: "text"}  # fmt: skip
+        results = []
+        for name in ("bare", "cached", "uncached"):
+            with serve(f"loadtest.bench_results:{name}_app", env) as base:
+                results.append(measure(name, base, database_url, args))
+    redis.Redis.from_url(args.redis_url).delete(stream)
+    for r in results:
+        print(
+            f"{r.name:>8}: {r.requests_per_s:8.0f} req/s  p50 {r.p50_ms:6.2f} ms"
+            f"  p99 {r.p99_ms:6.2f} ms  non-2xx {r.errors}"
+            f"  Postgres transactions {r.pg_transactions}"
+        )
+    bare, cached, uncached = results
+    print(
+        f"cached/bare: {cached.requests_per_s / bare.requests_per_s:.2f}x req/s; "
+        f"cached/uncached: {cached.requests_per_s / uncached.requests_per_s:.2f}x req/s "
+        f"with {cached.pg_transactions} vs {uncached.pg_transactions} Postgres transactions"
+    )
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
