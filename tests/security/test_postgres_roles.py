@@ -66,7 +66,7 @@ async def test_a_job_and_the_read_endpoints_work_as_the_app_role(
 ) -> None:
     app_url = roles.url(roles.app)
     poison = {"option": "x", "voter_id": "b", "accepted_ms": "1"}
-    await redis_client.xadd(stream_names.stream, poison)  # type: ignore[arg-type]
+    await redis_client.xadd(stream_names.stream, poison)
     ingest = make_settings(redis_url, stream_names, database_url=app_url)
     async with running_app(ingest) as (_, http):
         ids = []
