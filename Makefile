@@ -43,3 +43,9 @@ bench-processor: venv
 .PHONY: bench-results
 bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
 	$(PY) -m loadtest.bench_results
+
+.PHONY: security
+# Least privilege, TLS, secrets, fuzzing and HTTP hardening tests (README "Security").
+security: venv
+	bash scripts/ensure-services.sh
+	$(PY) -m pytest tests/security tests/processor/test_fuzz.py tests/test_headlimit.py tests/test_headers.py
