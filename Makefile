@@ -15,7 +15,7 @@ install: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict ingest processor
+	$(VENV)/bin/mypy --strict ingest processor loadtest
 
 test: venv
 	bash scripts/ensure-services.sh
@@ -43,6 +43,21 @@ bench-processor: venv
 .PHONY: bench-results
 bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
 	$(PY) -m loadtest.bench_results
+
+# Load test and benchmark report (README: "Load testing and benchmark report").
+USERS ?= 50
+SPAWN_RATE ?= 10
+DURATION ?= 60s
+
+.PHONY: loadtest report
+
+loadtest: venv
+	bash scripts/ensure-services.sh
+	USERS=$(USERS) SPAWN_RATE=$(SPAWN_RATE) DURATION=$(DURATION) bash scripts/loadtest.sh
+
+report: venv
+	bash scripts/ensure-services.sh
+	$(PY) -m loadtest.report
 
 .PHONY: security
 # Least privilege, TLS, secrets, fuzzing and HTTP hardening tests (README "Security").

@@ -1,0 +1,1 @@
+"""Load test, reconciliation and benchmarks of the vote pipeline (developer tooling)."""

@@ -5,9 +5,7 @@ schemas), schema rejections, equality with keda/ and what an upgrade may change.
 from __future__ import annotations
 
 import copy
-import functools
 import posixpath
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +33,13 @@ from tests.helmchart import (
     template,
     values_args,
 )
+from tests.keda_crds import crd_validator
 
 pytestmark = pytest.mark.helm
 
 HELM_VERSIONS = ("3.17.2", "4.1.4")
 # The chart's kubeVersion floor (Chart.yaml) and the newest release kubernetes-validate knows.
 KUBE_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
-# In CI the shared data sits next to the clone; locate it from the repository root.
-KEDA_CRDS = ROOT.parent / "shared" / "keda-crds"
-KEDA_CRD_FILES = {
-    "ScaledJob": "keda.sh_scaledjobs.yaml",
-    "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
-}
 # Fixed passwords, so that two renderings differ only by what a test changes.
 PASSWORDS = ("--set", "redis.password=redis-pw", "--set", "postgres.password=postgres-pw")
 UPGRADE = (
@@ -67,45 +60,9 @@ def renders() -> dict[tuple[str, str], list[Manifest]]:
     }
 
 
-@functools.cache
-def keda_validator(kind: str, api_version: str) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(keda_schema(kind, api_version))
-
-
-def keda_schema(kind: str, api_version: str) -> dict[str, Any]:
-    """openAPIV3Schema of a served KEDA version, with unknown fields rejected the way the API
-    server's strict field validation rejects them."""
-    if not KEDA_CRDS.is_dir():
-        pytest.fail(f"KEDA CRD schemas not found at {KEDA_CRDS} (expected ../shared/keda-crds)")
-    crd = yaml.load((KEDA_CRDS / KEDA_CRD_FILES[kind]).read_text(), Loader=yaml.CSafeLoader)
-    group = crd["spec"]["group"]
-    for version in crd["spec"]["versions"]:
-        if f"{group}/{version['name']}" == api_version and version["served"]:
-            return _closed(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
-    raise AssertionError(f"{kind} {api_version} is not served by KEDA's CRD")
-
-
-def _closed(schema: dict[str, Any]) -> dict[str, Any]:
-    open_ended = "additionalProperties" in schema or schema.get(
-        "x-kubernetes-preserve-unknown-fields"
-    )
-    if "properties" in schema and not open_ended:
-        schema["additionalProperties"] = False
-    for child in _subschemas(schema):
-        _closed(child)
-    return schema
-
-
-def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from schema.get("properties", {}).values()
-    for key in ("items", "additionalProperties"):
-        if isinstance(schema.get(key), dict):
-            yield schema[key]
-
-
 def validate(manifest: Manifest, kube_version: str) -> None:
     if manifest["apiVersion"].startswith("keda.sh/"):
-        keda_validator(manifest["kind"], manifest["apiVersion"]).validate(manifest)
+        crd_validator(manifest["kind"], manifest["apiVersion"]).validate(manifest)
     else:
         kubernetes_validate.validate(manifest, kube_version, strict=True)
 
