@@ -58,3 +58,9 @@ loadtest: venv
 report: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.report
+
+.PHONY: security
+# Least privilege, TLS, secrets, fuzzing and HTTP hardening tests (README "Security").
+security: venv
+	bash scripts/ensure-services.sh
+	$(PY) -m pytest tests/security tests/processor/test_fuzz.py tests/test_headlimit.py tests/test_headers.py

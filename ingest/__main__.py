@@ -15,6 +15,7 @@ import uvicorn
 
 from ingest.app import create_app
 from ingest.environment import SettingsError, redact_url
+from ingest.headlimit import head_limited_protocol
 from ingest.jsonlog import configure_logging
 from ingest.settings import IngestSettings
 
@@ -47,6 +48,9 @@ def main() -> int:
         access_log=False,
         lifespan="on",
         server_header=False,
+        http=head_limited_protocol(settings.max_header_bytes),
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.keep_alive_s,
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down; with the default

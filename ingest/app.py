@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from ingest import probes, vote_endpoint
 from ingest.errors import http_exception_handler
+from ingest.headers import SecurityHeaders
 from ingest.metrics import IngestMetrics, metrics_endpoint
 from ingest.openapi import build_spec, openapi_endpoint
 from ingest.read_openapi import read_paths
@@ -42,6 +44,7 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception_handler},
+        middleware=[Middleware(SecurityHeaders)],
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -62,9 +62,13 @@ def env_list(env: Environ, name: str, default: tuple[str, ...]) -> tuple[str, ..
 def env_url(env: Environ, name: str, default: str, schemes: tuple[str, ...]) -> str:
     """A URL with one of `schemes`; errors never echo the URL, which may hold a password."""
     value = env_str(env, name, default)
-    scheme = urlsplit(value).scheme
-    if scheme not in schemes:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
         raise SettingsError(f"{name} must be a URL starting with one of {', '.join(schemes)}")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check; the clients would fail later
+    except ValueError:
+        raise SettingsError(f"{name} has an invalid port (must be 0-65535)") from None
     return value
 
 

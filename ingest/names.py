@@ -77,3 +77,10 @@ COOKIE_LAST_VOTE = "last_vote"
 ENV_DATABASE_POOL_SIZE = "DATABASE_POOL_SIZE"
 ENV_DATABASE_TIMEOUT_S = "DATABASE_TIMEOUT_S"
 ENV_RESULTS_MAX_AGE_S = "RESULTS_MAX_AGE_S"
+
+# Security (see README "Security"): the PostgreSQL role `python -m processor migrate` grants the
+# application's privileges to, and uvicorn's per-worker limits of `python -m ingest`.
+ENV_DATABASE_APP_ROLE = "DATABASE_APP_ROLE"
+ENV_LIMIT_CONCURRENCY = "LIMIT_CONCURRENCY"
+ENV_MAX_HEADER_BYTES = "MAX_HEADER_BYTES"
+ENV_KEEP_ALIVE_S = "KEEP_ALIVE_S"

@@ -25,9 +25,12 @@ from ingest.names import (
     ENV_DATABASE_TIMEOUT_S,
     ENV_DATABASE_URL,
     ENV_HOST,
+    ENV_KEEP_ALIVE_S,
+    ENV_LIMIT_CONCURRENCY,
     ENV_LOG_FORMAT,
     ENV_MAX_BACKLOG,
     ENV_MAX_BODY_BYTES,
+    ENV_MAX_HEADER_BYTES,
     ENV_PORT,
     ENV_REDIS_TIMEOUT_S,
     ENV_REDIS_URL,
@@ -66,6 +69,12 @@ class IngestSettings:
     results_max_age_s: float = 1.0
     results_poll_s: float = 1.0
     sse_heartbeat_s: float = 15.0
+    # Per-worker HTTP limits (README "Security"): concurrent connections or requests before
+    # uvicorn answers 503 (SSE streams count), bytes of one request's line and headers, and
+    # idle keep-alive seconds.
+    limit_concurrency: int = 4096
+    max_header_bytes: int = 16 * 1024
+    keep_alive_s: int = 5
 
     @classmethod
     def from_env(cls, env: Environ | None = None) -> IngestSettings:
@@ -92,6 +101,9 @@ class IngestSettings:
             ),
             database_timeout_s=_positive(env, ENV_DATABASE_TIMEOUT_S, cls.database_timeout_s),
             results_max_age_s=_results_max_age(env),
+            limit_concurrency=env_int(env, ENV_LIMIT_CONCURRENCY, cls.limit_concurrency, minimum=1),
+            max_header_bytes=env_int(env, ENV_MAX_HEADER_BYTES, cls.max_header_bytes, minimum=1024),
+            keep_alive_s=env_int(env, ENV_KEEP_ALIVE_S, cls.keep_alive_s, minimum=1),
         )
 
 

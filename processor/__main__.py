@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
 
 def _migrate(settings: ProcessorSettings) -> int:
     try:
-        applied = asyncio.run(migrate(settings.database_url))
+        applied = asyncio.run(migrate(settings.database_url, settings.app_role))
     except (OSError, asyncpg.PostgresError, MigrationError) as exc:
         logger.error("migration failed", extra={"error": repr(exc)})  # noqa: TRY400
         return 1

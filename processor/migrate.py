@@ -10,6 +10,8 @@ from importlib import resources
 
 import asyncpg
 
+from processor.grants import grant_app_role
+
 logger = logging.getLogger(__name__)
 
 # Any constant works; it only has to differ from other advisory locks used on the database.
@@ -54,14 +56,19 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str) -> list[int]:
-    """Apply pending migrations; return the versions applied by this call."""
+async def migrate(database_url: str, app_role: str | None = None) -> list[int]:
+    """Apply pending migrations, then grant `app_role` (if given) the application's
+    privileges; return the versions applied by this call."""
     conn = await asyncpg.connect(database_url)
     try:
         # A session lock, so concurrent runs (Helm hook retries, parallel tests) take turns.
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
-            return await _apply_pending(conn, load_migrations())
+            applied = await _apply_pending(conn, load_migrations())
+            if app_role is not None:
+                await grant_app_role(conn, app_role)
+                logger.info("application role granted", extra={"role": app_role})
+            return applied
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:

@@ -24,6 +24,7 @@ from ingest.names import (
     ENV_BATCH_SIZE,
     ENV_CLAIM_MIN_IDLE_MS,
     ENV_CONSUMER_NAME,
+    ENV_DATABASE_APP_ROLE,
     ENV_DATABASE_URL,
     ENV_JOB_NAME,
     ENV_LOG_FORMAT,
@@ -72,6 +73,8 @@ class ProcessorSettings:
     retry_backoff_max_ms: int = 5_000
     log_format: str = "json"
     test_stop_after_commit: int | None = None
+    # `migrate` only: the role the application connects as (DATABASE_APP_ROLE).
+    app_role: str | None = None
 
     @classmethod
     def from_env(cls, env: Environ | None = None) -> ProcessorSettings:
@@ -102,6 +105,7 @@ class ProcessorSettings:
             ),
             log_format=log_format(env),
             test_stop_after_commit=optional_int(env, ENV_TEST_STOP_AFTER_COMMIT),
+            app_role=env.get(ENV_DATABASE_APP_ROLE, "").strip() or None,
         )
 
 

@@ -42,6 +42,13 @@ def test_env_url_checks_scheme_without_echoing_secret() -> None:
     assert "hunter2" not in str(info.value)
 
 
+@pytest.mark.parametrize("port", ["x", "99999", "-1"])
+def test_env_url_rejects_a_bad_port_without_echoing_secret(port: str) -> None:
+    with pytest.raises(SettingsError, match="U has an invalid port") as info:
+        env_url({"U": f"redis://u:hunter2@h:{port}/0"}, "U", "redis://h", ("redis",))
+    assert "hunter2" not in str(info.value)
+
+
 def test_redact_url_hides_password_only() -> None:
     from ingest.environment import redact_url
 

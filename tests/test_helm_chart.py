@@ -332,11 +332,15 @@ def test_bundled_redis_is_durable_and_protected(renders: dict[Any, list[Manifest
     config = find(manifests, "ConfigMap", "vote-pipeline-redis")["data"]["redis.conf"].split("\n")
     assert {"appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction"} <= set(config)
     statefulset = find(manifests, "StatefulSet", "vote-pipeline-redis")
-    assert "requirepass" in pod_spec(statefulset)["containers"][0]["command"][-1]
+    assert "--aclfile" in pod_spec(statefulset)["containers"][0]["command"][-1]
     assert statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     secret = find(manifests, "Secret", "vote-pipeline")["stringData"]
-    assert secret["REDIS_URL"].startswith(f"redis://:{secret['REDIS_PASSWORD']}@")
-    assert len(secret["REDIS_PASSWORD"]) >= 32
+    for role in ("ingest", "processor"):
+        own = find(manifests, "Secret", f"vote-pipeline-{role}")["stringData"]
+        password = secret[f"REDIS_{role.upper()}_PASSWORD"]
+        assert own["REDIS_URL"].startswith(f"redis://{role}:{password}@")
+        assert len(password) >= 32
+    assert (secret["REDIS_USERNAME"], len(secret["REDIS_PASSWORD"])) == ("keda", 32)
 
 
 def test_external_redis_url_gives_kedas_connection(renders: dict[Any, list[Manifest]]) -> None:

@@ -79,8 +79,8 @@ def test_trigger_authentication_is_the_one_referenced(
     (trigger,) = scaledjob["spec"]["triggers"]
     assert trigger["authenticationRef"]["name"] == triggerauth["metadata"]["name"]
     assert triggerauth["metadata"]["namespace"] == scaledjob["metadata"]["namespace"]
-    (ref,) = triggerauth["spec"]["secretTargetRef"]
-    assert ref["parameter"] == "password"
+    refs = {ref["parameter"]: ref["key"] for ref in triggerauth["spec"]["secretTargetRef"]}
+    assert refs == {"password": "REDIS_PASSWORD", "username": "REDIS_USERNAME"}
 
 
 def test_env_names_are_the_shared_ones(scaledjob: dict[str, Any]) -> None:

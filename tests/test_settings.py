@@ -121,3 +121,15 @@ def test_read_side_variables() -> None:
 def test_a_bad_read_side_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         IngestSettings.from_env({name: value})
+
+
+def test_http_limits_are_read_and_checked() -> None:
+    env = {"LIMIT_CONCURRENCY": "100", "MAX_HEADER_BYTES": "8192", "KEEP_ALIVE_S": "2"}
+    settings = IngestSettings.from_env(env)
+    assert (settings.limit_concurrency, settings.max_header_bytes, settings.keep_alive_s) == (
+        100,
+        8192,
+        2,
+    )
+    with pytest.raises(SettingsError, match="MAX_HEADER_BYTES"):
+        IngestSettings.from_env({"MAX_HEADER_BYTES": "10"})

@@ -117,23 +117,63 @@ of one rendering gets the same value. Usage: include "vote-pipeline.password" (l
 {{- end }}
 
 {{/*
-REDIS_URL (only when the chart writes the Secret).
+A component's REDIS_URL (only when the chart writes the Secrets): with the bundled Redis, the
+component's own ACL user (helm/files/redis-users.acl); with an external one,
+externalRedis.<role>Url, else externalRedis.url. Usage: include "vote-pipeline.redisUrl" (list . "ingest")
 */}}
 {{- define "vote-pipeline.redisUrl" -}}
-{{- if .Values.redis.enabled }}
-{{- $password := include "vote-pipeline.password" (list . "REDIS_PASSWORD" .Values.redis.password) }}
-{{- printf "redis://:%s@%s:6379/0" (urlquery $password) (include "vote-pipeline.componentName" (list . "redis")) }}
+{{- $ctx := index . 0 }}
+{{- $role := index . 1 }}
+{{- if $ctx.Values.redis.enabled }}
+{{- $password := include "vote-pipeline.password" (list $ctx (printf "REDIS_%s_PASSWORD" (upper $role)) "") }}
+{{- printf "redis://%s:%s@%s:6379/0" $role (urlquery $password) (include "vote-pipeline.componentName" (list $ctx "redis")) }}
 {{- else }}
-{{- required "externalRedis.url is required when redis.enabled is false and existingSecret is empty" .Values.externalRedis.url }}
+{{- $own := get $ctx.Values.externalRedis (printf "%sUrl" $role) }}
+{{- $own | default (required "externalRedis.url is required when redis.enabled is false and existingSecret is empty" $ctx.Values.externalRedis.url) }}
 {{- end }}
 {{- end }}
 
 {{/*
-REDIS_PASSWORD, which KEDA's TriggerAuthentication reads (only when the chart writes the Secret).
+Name of the Secret a component (ingest, processor) reads REDIS_URL and DATABASE_URL from: its
+own, so that each pod holds only its own credentials; existingSecret when given.
+*/}}
+{{- define "vote-pipeline.componentSecret" -}}
+{{- $ctx := index . 0 }}
+{{- default (include "vote-pipeline.componentName" (list $ctx (index . 1))) $ctx.Values.existingSecret }}
+{{- end }}
+
+{{/*
+The DATABASE_URL of ingest and processor: the application role (processor/grants.sql).
+*/}}
+{{- define "vote-pipeline.appDatabaseUrl" -}}
+{{- if .Values.postgres.enabled }}
+{{- $password := include "vote-pipeline.password" (list . "POSTGRES_APP_PASSWORD" .Values.postgres.appPassword) }}
+{{- printf "postgresql://%s:%s@%s:5432/%s" .Values.postgres.appUsername (urlquery $password) (include "vote-pipeline.componentName" (list . "postgres")) .Values.postgres.database }}
+{{- else }}
+{{- .Values.externalPostgres.appUrl | default (include "vote-pipeline.databaseUrl" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+DATABASE_APP_ROLE of the migration Job: the role granted the application's privileges.
+*/}}
+{{- define "vote-pipeline.appRole" -}}
+{{- if .Values.postgres.enabled }}
+{{- .Values.postgres.appUsername }}
+{{- else if .Values.externalPostgres.appRole }}
+{{- .Values.externalPostgres.appRole }}
+{{- else if .Values.externalPostgres.appUrl }}
+{{- (urlParse .Values.externalPostgres.appUrl).userinfo | default "" | splitList ":" | first }}
+{{- end }}
+{{- end }}
+
+{{/*
+REDIS_PASSWORD, which KEDA's TriggerAuthentication reads (only when the chart writes the Secret):
+the bundled Redis's `keda` ACL user's, or the password in externalRedis.url.
 */}}
 {{- define "vote-pipeline.redisPassword" -}}
 {{- if .Values.redis.enabled }}
-{{- include "vote-pipeline.password" (list . "REDIS_PASSWORD" .Values.redis.password) }}
+{{- include "vote-pipeline.password" (list . "REDIS_PASSWORD" "") }}
 {{- else }}
 {{- $userinfo := (urlParse .Values.externalRedis.url).userinfo | default "" }}
 {{- if contains ":" $userinfo }}
@@ -146,7 +186,8 @@ REDIS_PASSWORD, which KEDA's TriggerAuthentication reads (only when the chart wr
 The ACL user of an external Redis URL (redis://user:password@...), empty for the default user.
 */}}
 {{- define "vote-pipeline.redisUsername" -}}
-{{- if and (not .Values.redis.enabled) (not .Values.existingSecret) .Values.externalRedis.url }}
+{{- if .Values.redis.enabled }}keda
+{{- else if and (not .Values.existingSecret) .Values.externalRedis.url }}
 {{- (urlParse .Values.externalRedis.url).userinfo | default "" | splitList ":" | first }}
 {{- end }}
 {{- end }}
@@ -225,5 +266,26 @@ Fail early with a clear message on combinations the schema cannot express.
 {{- $floor := add .Values.processor.maxRuntimeS .Values.processor.terminationGracePeriodSeconds }}
 {{- if le (int .Values.processor.activeDeadlineSeconds) (int $floor) }}
 {{- fail (printf "processor.activeDeadlineSeconds (%v) must exceed processor.maxRuntimeS + processor.terminationGracePeriodSeconds (%v), or Kubernetes kills Jobs that are still draining" .Values.processor.activeDeadlineSeconds $floor) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The TLS Secret's volume and its mount (tls.secretName), for the pipeline's pods.
+Usage: include "vote-pipeline.tlsVolume" . / include "vote-pipeline.tlsMount" .
+*/}}
+{{- define "vote-pipeline.tlsVolume" -}}
+{{- if .Values.tls.secretName }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{- define "vote-pipeline.tlsMount" -}}
+{{- if .Values.tls.secretName }}
+- name: tls
+  mountPath: {{ .Values.tls.mountPath }}
+  readOnly: true
 {{- end }}
 {{- end }}

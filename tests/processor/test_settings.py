@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from ingest.environment import SettingsError
+from ingest.names import ENV_DATABASE_APP_ROLE
 from processor.settings import ProcessorSettings
 
 
@@ -64,3 +65,9 @@ def test_errors_never_echo_a_password() -> None:
     with pytest.raises(SettingsError) as info:
         ProcessorSettings.from_env({"DATABASE_URL": "mysql://u:secret@x/db"})
     assert "secret" not in str(info.value)
+
+
+def test_the_app_role_to_grant_is_optional() -> None:
+    assert ProcessorSettings.from_env({}).app_role is None
+    env = {ENV_DATABASE_APP_ROLE: " vote_app "}
+    assert ProcessorSettings.from_env(env).app_role == "vote_app"
