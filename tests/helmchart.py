@@ -88,12 +88,15 @@ def is_hook(manifest: Manifest) -> bool:
 
 
 def pod_spec(manifest: Manifest) -> dict[str, Any]:
-    """The pod spec of a workload (Deployment, StatefulSet, Job, ScaledJob) or of a Pod."""
+    """The pod spec of a workload (Deployment, StatefulSet, Job, CronJob, ScaledJob) or of a
+    Pod."""
     kind = manifest["kind"]
     spec: dict[str, Any] = manifest["spec"]
     if kind == "Pod":
         return spec
     if kind == "ScaledJob":
         spec = spec["jobTargetRef"]
+    if kind == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
     template_spec: dict[str, Any] = spec["template"]["spec"]
     return template_spec

@@ -287,7 +287,7 @@ def test_first_install_migrates_before_or_after_the_database_exists(
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_pod_is_locked_down(renders: dict[Any, list[Manifest]], scenario: str) -> None:
-    workloads = ("Deployment", "StatefulSet", "Job", "ScaledJob", "Pod")
+    workloads = ("Deployment", "StatefulSet", "Job", "CronJob", "ScaledJob", "Pod")
     manifests = renders[HELM_VERSIONS[0], scenario]
     for manifest in (doc for doc in manifests if doc["kind"] in workloads):
         spec = pod_spec(manifest)
@@ -325,6 +325,26 @@ def test_processor_jobs_keep_their_contract(
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod_spec(scaledjob)["volumes"]}
     assert "emptyDir" in volumes[mounts[posixpath.dirname(ready_file)]]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_sweeper_runs_the_scaledjobs_pod_on_a_schedule(
+    renders: dict[Any, list[Manifest]], scenario: str
+) -> None:
+    manifests = renders[HELM_VERSIONS[0], scenario]
+    scaledjob, sweeper = find(manifests, "ScaledJob"), find(manifests, "CronJob")
+    job = sweeper["spec"]["jobTemplate"]["spec"]
+    assert job["template"] == scaledjob["spec"]["jobTargetRef"]["template"]
+    assert (
+        job["activeDeadlineSeconds"] == scaledjob["spec"]["jobTargetRef"]["activeDeadlineSeconds"]
+    )
+    assert sweeper["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+def test_sweeper_can_be_turned_off() -> None:
+    manifests = render(HELM_VERSIONS[0], "--set", "processor.sweeper.enabled=false")
+    assert "CronJob" not in {doc["kind"] for doc in manifests}
+    assert find(manifests, "ScaledJob")
 
 
 def test_bundled_redis_is_durable_and_protected(renders: dict[Any, list[Manifest]]) -> None:

@@ -1,0 +1,107 @@
+{{- /*
+The processor Job's pod template, shared by the ScaledJob and the sweeper CronJob.
+*/ -}}
+{{- define "vote-pipeline.processorPodTemplate" -}}
+{{- $p := .Values.processor -}}
+template:
+  metadata:
+    labels:
+      {{- include "vote-pipeline.labels" (list . "processor") | nindent 6 }}
+  spec:
+    restartPolicy: Never
+    {{- with .Values.imagePullSecrets }}
+    imagePullSecrets:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    serviceAccountName: {{ include "vote-pipeline.serviceAccountName" . }}
+    terminationGracePeriodSeconds: {{ $p.terminationGracePeriodSeconds | int64 }}
+    automountServiceAccountToken: false
+    {{- with .Values.podSecurityContext }}
+    securityContext:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    containers:
+      - name: processor
+        image: {{ include "vote-pipeline.image" . | quote }}
+        imagePullPolicy: {{ .Values.image.pullPolicy }}
+        command: ["python", "-m", "processor"]
+        env:
+          - name: REDIS_URL
+            valueFrom:
+              secretKeyRef:
+                name: {{ include "vote-pipeline.componentSecret" (list . "processor") }}
+                key: REDIS_URL
+          - name: DATABASE_URL
+            valueFrom:
+              secretKeyRef:
+                name: {{ include "vote-pipeline.componentSecret" (list . "processor") }}
+                key: DATABASE_URL
+          - name: VOTE_STREAM
+            value: {{ .Values.config.voteStream | quote }}
+          - name: VOTE_GROUP
+            value: {{ .Values.config.voteGroup | quote }}
+          # The processor dead-letters votes for options not in this list.
+          - name: VOTE_OPTIONS
+            value: {{ join "," .Values.config.voteOptions | quote }}
+          - name: BATCH_SIZE
+            value: {{ $p.batchSize | int64 | quote }}
+          - name: CLAIM_MIN_IDLE_MS
+            value: {{ $p.claimMinIdleMs | int64 | quote }}
+          - name: MAX_RUNTIME_S
+            value: {{ $p.maxRuntimeS | int64 | quote }}
+          - name: MAX_DELIVERIES
+            value: {{ $p.maxDeliveries | int64 | quote }}
+          - name: STALE_CONSUMER_IDLE_MS
+            value: {{ $p.staleConsumerIdleMs | int64 | quote }}
+          - name: LOG_FORMAT
+            value: {{ .Values.config.logFormat | quote }}
+          # The consumer name is the Job's name (a retried pod gets a new pod name).
+          - name: JOB_NAME
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+          - name: READY_FILE
+            value: {{ $p.readyFile | quote }}
+        readinessProbe:
+          exec:
+            command: ["test", "-f", {{ $p.readyFile | quote }}]
+          periodSeconds: 1
+          timeoutSeconds: 1
+          successThreshold: 1
+          failureThreshold: 1
+        {{- with $p.resources }}
+        resources:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+        {{- with .Values.securityContext }}
+        securityContext:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+        volumeMounts:
+          - name: run
+            mountPath: {{ dir $p.readyFile | quote }}
+          - name: tmp
+            mountPath: /tmp
+          {{- include "vote-pipeline.tlsMount" . | nindent 10 }}
+    volumes:
+      - name: run
+        emptyDir:
+          medium: Memory
+          sizeLimit: 1Mi
+      - name: tmp
+        emptyDir:
+          sizeLimit: 64Mi
+      {{- include "vote-pipeline.tlsVolume" . | nindent 6 }}
+    {{- with $p.nodeSelector }}
+    nodeSelector:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $p.affinity }}
+    affinity:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $p.tolerations }}
+    tolerations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end }}
