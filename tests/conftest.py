@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ingest.names import StreamNames
+from processor.migrate import migrate
 
 # Fixtures of the read side (results, vote status, live stream, page).
 pytest_plugins = ["tests.read_fixtures"]
@@ -42,15 +44,32 @@ async def _admin_execute(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """An empty database of this test session's own, dropped at the end."""
-    name = f"vote_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def private_database(label: str) -> Iterator[str]:
+    """An empty database of the caller's own, dropped at the end."""
+    name = f"vote_test_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
     try:
         yield _dsn_with_database(TEST_PG_ADMIN_URL, name)
     finally:
         asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def migrated_database(label: str) -> Iterator[str]:
+    """A private database with the processor's migrations applied. Tests that record votes
+    use one: `pg_database_url` must stay empty for others, and entry IDs of different test
+    streams may coincide."""
+    with private_database(label) as url:
+        asyncio.run(migrate(url))
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """An empty database of this test session's own, dropped at the end."""
+    with private_database("session") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ uvicorn server."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -22,8 +19,7 @@ from starlette.applications import Starlette
 from ingest.app import create_app
 from ingest.names import StreamNames
 from ingest.settings import IngestSettings
-from processor.migrate import migrate
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database, free_port
+from tests.conftest import free_port, migrated_database
 
 OPTIONS = ("cats", "dogs")
 
@@ -34,18 +30,8 @@ def read_database_url() -> Iterator[str]:
 
     Not `pg_database_url`: these tests empty the tables before each test, which must not
     disturb what the processor's tests keep there."""
-    name = f"vote_test_read_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
-
-    async def create() -> None:
-        await _admin_execute(f'CREATE DATABASE "{name}"')
-        await migrate(url)
-
-    asyncio.run(create())
-    try:
+    with migrated_database("read") as url:
         yield url
-    finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ test's own, for a few seconds; reconciliation must pass."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from ingest.names import (
     ENV_VOTE_STREAM,
     StreamNames,
 )
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
+from tests.conftest import private_database
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +29,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def empty_database() -> Iterator[str]:
     """No schema: the run applies the processor's migrations, as `make loadtest` does."""
-    name = f"vote_test_smoke_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _dsn_with_database(TEST_PG_ADMIN_URL, name)
-    finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with private_database("smoke") as url:
+        yield url
 
 
 @pytest.mark.timeout(90)

@@ -19,14 +19,14 @@ from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID, Stream
 from loadtest import reconcile
 from loadtest.ledger import AcceptedVote, EntryId, Ledger, write_ledger
 from loadtest.pipeline_state import Backlog, Ballot
-from tests.vote_schema import private_vote_database
+from tests.conftest import migrated_database
 
 FAULTS = ("skip_ack", "skip_ballot", "count_twice", "drop_entry", "dead_letter")
 
 
 @pytest.fixture(scope="module")
 def vote_db_url() -> Iterator[str]:
-    with private_vote_database("reconcile") as url:
+    with migrated_database("reconcile") as url:
         yield url
 
 

@@ -7,8 +7,6 @@ import asyncio
 import io
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,7 +23,7 @@ from processor.localjobs import JobState, LocalJobs
 from processor.manifest import parse_manifest
 from processor.scaledjob import ScaledJobRunner
 from processor.scaling import Decision
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
+from tests.conftest import migrated_database
 from tests.keda_manifest import env_items, scaledjob_document
 
 pytestmark = pytest.mark.slow
@@ -36,15 +34,8 @@ RunnerFactory = Callable[..., ScaledJobRunner]
 @pytest.fixture(scope="module")
 def migrated_database_url() -> Iterator[str]:
     """A migrated database of this module's own (the shared `pg_database_url` stays empty)."""
-    name = f"vote_test_runner_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
-    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
-    try:
-        env = {**os.environ, ENV_DATABASE_URL: url}
-        subprocess.run([sys.executable, "-m", "processor", "migrate"], env=env, check=True)
+    with migrated_database("runner") as url:
         yield url
-    finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

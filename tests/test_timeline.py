@@ -7,12 +7,12 @@ import pytest
 
 from loadtest.ledger import AcceptedVote, EntryId
 from loadtest.timeline import run_timeline
-from tests.vote_schema import private_vote_database
+from tests.conftest import migrated_database
 
 
 @pytest.fixture(scope="module")
 def vote_db_url() -> Iterator[str]:
-    with private_vote_database("timeline") as url:
+    with migrated_database("timeline") as url:
         yield url
 
 

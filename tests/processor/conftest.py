@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
 from ingest.names import StreamNames
-from processor.migrate import migrate
 from processor.settings import ProcessorSettings
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
+from tests.conftest import migrated_database
 
 
 @pytest.fixture(scope="session")
@@ -22,14 +18,8 @@ def database_url() -> Iterator[str]:
 
     Not the shared `pg_database_url`: other tests rely on that one starting empty.
     """
-    name = f"vote_test_processor_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
-    url = _dsn_with_database(TEST_PG_ADMIN_URL, name)
-    try:
-        asyncio.run(migrate(url))
+    with migrated_database("processor") as url:
         yield url
-    finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
