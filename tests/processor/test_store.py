@@ -87,6 +87,26 @@ async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
     assert await recorded(db) == fold(as_fold_input(votes))
 
 
+async def test_the_fresh_batch_probe_sees_only_ids_inside_the_range(store: VoteStore) -> None:
+    await store.write_batch([vote(5, "cats", "ann", seq=3), vote(9, "dogs", "bob")], [])
+    assert await store.any_recorded_between((5, 3), (5, 3))
+    assert await store.any_recorded_between((1, 0), (20, 0))
+    assert await store.any_recorded_between((5, 4), (9, 0))
+    assert not await store.any_recorded_between((5, 4), (8, 99))
+    assert not await store.any_recorded_between((1, 0), (5, 2))
+    assert not await store.any_recorded_between((9, 1), (20, 0))
+
+
+async def test_a_batch_around_recorded_ids_takes_the_idempotent_path(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    recorded_first = [vote(5, "cats", "ann")]
+    await store.write_batch(recorded_first, [])
+    around = [vote(4, "dogs", "bob"), vote(5, "cats", "ann"), vote(6, "dogs", "ann")]
+    assert await store.write_batch(around, []) == BatchCounts(2, 0, 1, 0)
+    assert await recorded(db) == fold(as_fold_input(around))
+
+
 async def test_dead_letters_are_stored_with_escaped_fields(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
