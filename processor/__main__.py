@@ -7,6 +7,7 @@ import logging
 import sys
 
 import asyncpg
+import uvloop
 
 from ingest.environment import SettingsError
 from ingest.jsonlog import configure_logging
@@ -33,7 +34,8 @@ def main(argv: list[str]) -> int:
     configure_logging(settings.log_format)
     if argv == ["migrate"]:
         return _migrate(settings)
-    summary = asyncio.run(run_job(settings))
+    # uvloop: libuv's loop and transports cost the Job less CPU than asyncio's selector loop.
+    summary = uvloop.run(run_job(settings))
     return 1 if summary.outcome is Outcome.GAVE_UP else 0
 
 

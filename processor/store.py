@@ -75,10 +75,13 @@ SELECT (SELECT count(*) FROM inserted) AS recorded,
 _RECORD_FRESH_BATCH = _RECORD_BATCH.replace(
     "    ON CONFLICT (entry_ms, entry_seq) DO NOTHING\n", ""
 )
-_ANY_RECORDED_IN_RANGE = """
-SELECT EXISTS (
-    SELECT FROM vote_events
-    WHERE (entry_ms, entry_seq) BETWEEN ($1::bigint, $2::bigint) AND ($3::bigint, $4::bigint))
+# The first recorded ID at or after the batch's first one, found by walking the primary key.
+# Not EXISTS (... BETWEEN ...): the planner expects an early match and scans the whole table.
+_FIRST_RECORDED_FROM = """
+SELECT entry_ms, entry_seq FROM vote_events
+WHERE (entry_ms, entry_seq) >= ($1::bigint, $2::bigint)
+ORDER BY entry_ms, entry_seq
+LIMIT 1
 """
 
 _RECORD_DEAD_LETTERS = """
@@ -152,7 +155,8 @@ class VoteStore:
         async with self._conn.transaction():
             if votes:
                 statement = _RECORD_BATCH
-                if may_be_fresh and not await self._any_recorded(votes):
+                first, last = min(votes), max(votes)
+                if may_be_fresh and not await self.any_recorded_between(first[:2], last[:2]):
                     statement = _RECORD_FRESH_BATCH
                 await self._conn.copy_records_to_table(
                     "staged_votes", records=votes, columns=_STAGED_COLUMNS
@@ -164,10 +168,10 @@ class VoteStore:
                 await self._conn.execute(_RECORD_DEAD_LETTERS, *_dead_letter_columns(dead))
         return BatchCounts(recorded, recorded - cast, len(votes) - recorded, len(dead))
 
-    async def _any_recorded(self, votes: Sequence[Vote]) -> bool:
-        first, last = min(votes), max(votes)
-        found = await self._conn.fetchval(_ANY_RECORDED_IN_RANGE, *first[:2], *last[:2])
-        return bool(found)
+    async def any_recorded_between(self, first: tuple[int, int], last: tuple[int, int]) -> bool:
+        """Whether an event with a stream ID in [first, last] is recorded (one index probe)."""
+        found = await self._conn.fetchrow(_FIRST_RECORDED_FROM, *first)
+        return found is not None and (found[0], found[1]) <= last
 
 
 def _dead_letter_columns(

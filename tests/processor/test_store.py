@@ -87,6 +87,67 @@ async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
     assert await recorded(db) == fold(as_fold_input(votes))
 
 
+async def test_the_fresh_batch_probe_sees_only_ids_inside_the_range(store: VoteStore) -> None:
+    await store.write_batch([vote(5, "cats", "ann", seq=3), vote(9, "dogs", "bob")], [])
+    assert await store.any_recorded_between((5, 3), (5, 3))
+    assert await store.any_recorded_between((1, 0), (20, 0))
+    assert await store.any_recorded_between((5, 4), (9, 0))
+    assert not await store.any_recorded_between((5, 4), (8, 99))
+    assert not await store.any_recorded_between((1, 0), (5, 2))
+    assert not await store.any_recorded_between((9, 1), (20, 0))
+
+
+async def test_a_batch_around_recorded_ids_takes_the_idempotent_path(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    recorded_first = [vote(5, "cats", "ann")]
+    await store.write_batch(recorded_first, [])
+    around = [vote(4, "dogs", "bob"), vote(5, "cats", "ann"), vote(6, "dogs", "ann")]
+    assert await store.write_batch(around, []) == BatchCounts(2, 0, 1, 0)
+    assert await recorded(db) == fold(as_fold_input(around))
+
+
+async def test_a_duplicate_committed_meanwhile_sends_a_fresh_batch_down_the_idempotent_path(
+    database_url: str, store: VoteStore, db: asyncpg.Connection
+) -> None:
+    other = await asyncpg.connect(database_url)
+    try:
+        async with other.transaction():
+            await other.execute(
+                "INSERT INTO vote_events (entry_ms, entry_seq, option, voter_id, accepted_at)"
+                " VALUES (2, 0, 'dogs', 'bob', now())"
+            )
+            # The probe cannot see the uncommitted event: the batch takes the fresh path and
+            # its plain INSERT waits on the other transaction's index entry.
+            batch = [vote(1, "cats", "ann"), vote(2, "dogs", "bob")]
+            writing = asyncio.create_task(store.write_batch(batch, []))
+            while not await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ):
+                assert not writing.done()
+                await asyncio.sleep(0.01)
+        assert await writing == BatchCounts(recorded=1, superseded=0, duplicates=1, dead_lettered=0)
+    finally:
+        await other.close()
+    state = await recorded(db)
+    assert state.ballots == {"ann": ("cats", (1, 0))}
+    assert state.tally == {"cats": 1}
+
+
+async def test_the_staging_table_is_reused_and_empty_for_each_batch(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    first = [vote(1, "cats", "ann"), vote(2, "dogs", "bob")]
+    second = [vote(3, "dogs", "ann")]
+    assert await store.write_batch(first, []) == BatchCounts(2, 0, 0, 0)
+    # A batch that fails (NULL voter_id) takes its staged rows with it when it rolls back.
+    with pytest.raises(asyncpg.NotNullViolationError):
+        await store.write_batch([(4, 0, "cats", None, 0)], [])  # type: ignore[list-item]
+    assert await store.write_batch(second, []) == BatchCounts(1, 0, 0, 0)
+    assert await recorded(db) == fold(as_fold_input(first + second))
+
+
 async def test_dead_letters_are_stored_with_escaped_fields(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
