@@ -70,6 +70,18 @@ def wait_until_stopped_or_done(proc: subprocess.Popen[bytes], timeout: float = 2
     raise AssertionError("the Job neither stopped nor finished")
 
 
+def wait_until_ready_or_done(
+    proc: subprocess.Popen[bytes], ready_file: Path, timeout: float = 20
+) -> None:
+    """Until the Job's readiness marker exists (its first read succeeded) or it exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready_file.exists() or proc.poll() is not None:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the Job neither became ready nor finished")
+
+
 def summary_lines(log: Path) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("msg") == "job finished"]

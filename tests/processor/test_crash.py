@@ -13,9 +13,15 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from ingest.names import ENV_TEST_STOP_AFTER_COMMIT
+from ingest.names import ENV_READY_FILE, ENV_TEST_STOP_AFTER_COMMIT
 from processor.settings import ProcessorSettings
-from tests.processor.jobprocess import job_env, start_job, summary_lines, wait_until_stopped_or_done
+from tests.processor.jobprocess import (
+    job_env,
+    start_job,
+    summary_lines,
+    wait_until_ready_or_done,
+    wait_until_stopped_or_done,
+)
 from tests.processor.state import add_votes, fold, group_lag, random_votes, recorded
 
 TRIALS = 24
@@ -38,12 +44,18 @@ async def test_killed_jobs_never_lose_or_double_a_vote(
         votes += await add_votes(redis_client, stream, random_votes(150, 12, rng))
         # A retried pod keeps its Job's consumer name; a new Job has another one.
         consumer = rng.choice(["job-a", "job-b", "job-c"])
-        extra = {ENV_TEST_STOP_AFTER_COMMIT: str(rng.randint(1, 4))} if trial % 2 == 0 else {}
+        ready_file = tmp_path / f"ready-{trial}"
+        extra = {ENV_READY_FILE: str(ready_file)}
+        if trial % 2 == 0:
+            extra[ENV_TEST_STOP_AFTER_COMMIT] = str(rng.randint(1, 4))
         proc = start_job(job_env(dataclasses.replace(base, consumer=consumer), **extra), log)
-        if extra:
+        if trial % 2 == 0:
             frozen_after_commit += await asyncio.to_thread(wait_until_stopped_or_done, proc)
         else:
-            await asyncio.sleep(rng.uniform(0.2, 0.9))  # start-up takes ~0.3 s, then batches
+            # From the first read on (not from the start: start-up time varies with the
+            # machine's load), a random instant within the Job's ~30 batches.
+            await asyncio.to_thread(wait_until_ready_or_done, proc, ready_file)
+            await asyncio.sleep(rng.uniform(0, 0.08))
             killed_while_running += proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
