@@ -12,20 +12,9 @@ ratio ingest/bare. The bare endpoint parses the same JSON body (`request.json()`
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import re
-import shutil
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ingest.names import ENV_LOG_FORMAT, ENV_MAX_BACKLOG, ENV_REDIS_URL, ENV_VOTE_STREAM
+from loadtest.httpload import LoadFigures, load, serve, use_wrk
 
 BODY = b'{"option": "cats", "voter_id": "bench-voter"}'
-UVICORN_FLAGS = ("--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http",
-                 "httptools", "--no-access-log", "--log-level", "warning")  # fmt: skip
 
 
 async def bare_vote(request: Request) -> Response:
@@ -66,130 +54,19 @@ class Result:
     cpu_us: float  # server CPU time per request: steadier than req/s on a busy machine
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def serve(target: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    args = [sys.executable, "-m", "uvicorn", *target, *UVICORN_FLAGS, "--port", str(port)]
-    process = subprocess.Popen(args, env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base + "/readyz", process)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready")
-
-
-def run_wrk(url: str, duration: float, connections: int) -> tuple[float, float, float, int]:
-    script = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-    script += f"wrk.body = '{BODY.decode()}'\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(script)
-    try:
-        out = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{duration:g}s",
-                "--latency",
-                "-s",
-                lua.name,
-                url,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    finally:
-        Path(lua.name).unlink()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rate, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"), int(errors.group(1)) if errors else 0
-
-
-def _wrk_ms(out: str, percentile: str) -> float:
-    match = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    if match is None:
-        raise SystemExit(f"no {percentile} latency in wrk output:\n{out}")
-    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-
-
-async def _client(host: str, port: int, path: str, until: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection(host, port)
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(BODY)}\r\n\r\n"
-    ).encode() + BODY
-    errors = 0
-    while time.perf_counter() < until:
-        started = time.perf_counter()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
-        await reader.readexactly(length)
-        latencies.append(time.perf_counter() - started)
-        errors += not head.startswith(b"HTTP/1.1 2")
-    writer.close()
-    return errors
-
-
-async def _asyncio_load(
-    url: str, duration: float, connections: int
-) -> tuple[float, float, float, int]:
-    match = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
-    assert match is not None
-    host, port, path = match.group(1), int(match.group(2)), match.group(3)
-    latencies: list[float] = []
-    until = time.perf_counter() + duration
-    errors = await asyncio.gather(
-        *(_client(host, port, path, until, latencies) for _ in range(connections))
-    )
-    ms = sorted(latency * 1000 for latency in latencies)
-    cuts = statistics.quantiles(ms, n=100)
-    return len(ms) / duration, cuts[49], cuts[98], sum(errors)
-
-
-def use_wrk(choice: str) -> bool:
-    return choice == "wrk" or (choice == "auto" and shutil.which("wrk") is not None)
-
-
-def load(url: str, args: argparse.Namespace, duration: float) -> tuple[float, float, float, int]:
-    if use_wrk(args.client):
-        return run_wrk(url, duration, args.connections)
-    return asyncio.run(_asyncio_load(url, duration, args.connections))
+def run_load(url: str, args: argparse.Namespace, duration: float) -> LoadFigures:
+    return load(url, duration, args.connections, BODY, args.client)
 
 
 def run_once(name: str, server: tuple[str, int], args: argparse.Namespace) -> Result:
     url, pid = server[0] + "/vote", server[1]
     cpu = cpu_seconds(pid)
-    rate, p50, p99, errors = load(url, args, args.duration)
+    rate, p50, p99, errors = run_load(url, args, args.duration)
     cpu_us = (cpu_seconds(pid) - cpu) / max(rate * args.duration, 1) * 1e6
     return Result(name, rate, p50, p99, errors, cpu_us)
 
@@ -200,7 +77,7 @@ def compare(
     """Alternate bare and ingest runs, so that both see the same background load; the best
     run of each counts."""
     for base, _ in (bare_server, ingest_server):
-        load(base + "/vote", args, min(2, args.duration))  # warm-up
+        run_load(base + "/vote", args, min(2, args.duration))  # warm-up
     bare_runs, ingest_runs = [], []
     for round_no in range(1, args.rounds + 1):
         bare_runs.append(run_once("bare", bare_server, args))
@@ -232,8 +109,8 @@ def main() -> int:
           f"{args.connections} connections, {args.rounds} x {args.duration}s per app")  # fmt: skip
     try:
         with (
-            serve(["loadtest.bench_ingest:bare_app"], env) as bare_server,
-            serve(["--factory", "ingest.app:create_app"], env) as ingest_server,
+            serve(["loadtest.bench_ingest:bare_app"], env, "/readyz") as bare_server,
+            serve(["--factory", "ingest.app:create_app"], env, "/readyz") as ingest_server,
         ):
             bare, ingest = compare(bare_server, ingest_server, args)
         entries = redis.Redis.from_url(args.redis_url).xlen(stream)

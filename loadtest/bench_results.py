@@ -20,14 +20,7 @@ import asyncio
 import dataclasses
 import json
 import os
-import re
-import shutil
-import socket
-import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,11 +44,10 @@ from ingest.names import (
 )
 from ingest.results import build_results
 from ingest.settings import IngestSettings
+from loadtest.httpload import load, serve, use_wrk
 from processor.migrate import migrate
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-UVICORN_FLAGS = ("--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http",
-                 "httptools", "--no-access-log", "--log-level", "warning")  # fmt: skip
 TALLY = {"cats": 123_456, "dogs": 98_765}
 
 
@@ -90,96 +82,6 @@ class Result:
     p99_ms: float
     errors: int
     pg_transactions: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serve(factory: str, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "--factory", factory, *UVICORN_FLAGS]
-    process = subprocess.Popen([*args, "--port", str(port)], env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base + "/results", process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready")
-
-
-def run_wrk(url: str, duration: float, connections: int) -> tuple[float, float, float, int]:
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", url]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rate is None:
-        raise SystemExit(f"no Requests/sec in wrk output:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    p50, p99 = _wrk_ms(out, "50%"), _wrk_ms(out, "99%")
-    return float(rate[1]), p50, p99, int(errors[1]) if errors else 0
-
-
-def _wrk_ms(out: str, percentile: str) -> float:
-    match = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    if match is None:
-        raise SystemExit(f"no {percentile} latency in wrk output:\n{out}")
-    return float(match[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
-
-
-async def _client(host: str, port: int, path: str, until: float, latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    errors = 0
-    while time.perf_counter() < until:
-        started = time.perf_counter()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"(?i)content-length:\s*(\d+)", head)
-        await reader.readexactly(int(length[1]) if length else 0)
-        latencies.append(time.perf_counter() - started)
-        errors += not head.startswith(b"HTTP/1.1 2")
-    writer.close()
-    return errors
-
-
-async def _asyncio_load(url: str, duration: float, connections: int) -> tuple[float, ...]:
-    match = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
-    if match is None:
-        raise SystemExit(f"bad url {url}")
-    host, port, path = match[1], int(match[2]), match[3]
-    latencies: list[float] = []
-    until = time.perf_counter() + duration
-    errors = await asyncio.gather(
-        *(_client(host, port, path, until, latencies) for _ in range(connections))
-    )
-    ms = sorted(latency * 1000 for latency in latencies)
-    cuts = statistics.quantiles(ms, n=100)
-    return len(ms) / duration, cuts[49], cuts[98], sum(errors)
-
-
-def load(url: str, duration: float, connections: int) -> tuple[float, ...]:
-    if shutil.which("wrk"):
-        return run_wrk(url, duration, connections)
-    return asyncio.run(_asyncio_load(url, duration, connections))
 
 
 async def _transactions(database_url: str) -> int:
@@ -243,14 +145,15 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
     stream = f"bench:{uuid.uuid4().hex[:12]}:votes"
-    print(f"load: {'wrk' if shutil.which('wrk') else 'asyncio client'}, "
+    print(f"load: {'wrk' if use_wrk('auto') else 'asyncio client'}, "
           f"{args.connections} connections, {args.duration:g}s per app")  # fmt: skip
     with bench_database() as database_url:
         env = {ENV_DATABASE_URL: database_url, ENV_REDIS_URL: args.redis_url,
                ENV_VOTE_STREAM: stream, ENV_LOG_FORMAT: "text"}  # fmt: skip
         results = []
         for name in ("bare", "cached", "uncached"):
-            with serve(f"loadtest.bench_results:{name}_app", env) as base:
+            target = ["--factory", f"loadtest.bench_results:{name}_app"]
+            with serve(target, env, "/results") as (base, _):
                 results.append(measure(name, base, database_url, args))
     redis.Redis.from_url(args.redis_url).delete(stream)
     for r in results:
