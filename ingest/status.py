@@ -40,7 +40,9 @@ class InvalidVoteIdError(ValueError):
     """Not a stream entry ID `<ms>-<seq>` within range."""
 
 
-def parse_vote_id(raw: str) -> tuple[int, int]:
+def parse_vote_id(raw: str) -> tuple[int, int] | None:
+    """The ID's two parts; None for a well-formed stream ID beyond PostgreSQL's bigint, which
+    ingest (XADD with `*`: millisecond clock IDs) can never have accepted."""
     match = VOTE_ID.fullmatch(raw)
     if match is None:
         raise InvalidVoteIdError(
@@ -48,7 +50,7 @@ def parse_vote_id(raw: str) -> tuple[int, int]:
         )
     ms, seq = int(match[1]), int(match[2])
     if ms > BIGINT_MAX or seq > BIGINT_MAX:
-        raise InvalidVoteIdError(f"vote id parts must be <= {BIGINT_MAX}")
+        return None
     return ms, seq
 
 
@@ -84,7 +86,10 @@ class VoteStatusService:
     async def lookup(self, vote_id: str) -> VoteStatus | None:
         """None when the ID was never accepted. Raises InvalidVoteIdError, DatabaseUnavailableError,
         RedisError."""
-        ms, seq = parse_vote_id(vote_id)
+        parts = parse_vote_id(vote_id)
+        if parts is None:
+            return None
+        ms, seq = parts
         status = await self._from_database(vote_id, ms, seq)
         if status is None:
             status = await self._from_stream(vote_id)
