@@ -18,12 +18,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import settings
 
 from ingest.names import StreamNames
 from processor.migrate import migrate
 
 # Fixtures of the read side (results, vote status, live stream, page).
 pytest_plugins = ["tests.read_fixtures"]
+
+# In CI every property test replays the same examples (a failure means a change broke
+# something, not an unlucky draw); locally each run explores new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_PG_ADMIN_URL = os.environ.get(
