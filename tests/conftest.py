@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis
 import redis.asyncio as aioredis
 from hypothesis import settings
 
@@ -85,8 +86,15 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def key_prefix() -> str:
-    return f"test:{uuid.uuid4().hex[:12]}:"
+def key_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards, whichever
+    client (the app under test, a Job subprocess) wrote it."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture
@@ -97,14 +105,11 @@ def stream_names(key_prefix: str) -> StreamNames:
 
 @pytest.fixture
 async def redis_client(redis_url: str, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    """A client on the test Redis database; deletes this test's keys afterwards."""
+    """A client on the test Redis database (`key_prefix` deletes this test's keys)."""
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         yield client
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{key_prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
         await client.aclose()
 
 
