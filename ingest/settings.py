@@ -9,42 +9,29 @@ from ingest.environment import (
     SettingsError,
     env_float,
     env_int,
-    env_list,
     env_str,
-    env_url,
     process_environ,
 )
 from ingest.names import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
-    DEFAULT_VOTE_GROUP,
     DEFAULT_VOTE_OPTIONS,
-    DEFAULT_VOTE_STREAM,
     ENV_BACKLOG_REFRESH_S,
     ENV_DATABASE_POOL_SIZE,
     ENV_DATABASE_TIMEOUT_S,
-    ENV_DATABASE_URL,
     ENV_HOST,
     ENV_KEEP_ALIVE_S,
     ENV_LIMIT_CONCURRENCY,
-    ENV_LOG_FORMAT,
     ENV_MAX_BACKLOG,
     ENV_MAX_BODY_BYTES,
     ENV_MAX_HEADER_BYTES,
     ENV_PORT,
     ENV_REDIS_TIMEOUT_S,
-    ENV_REDIS_URL,
     ENV_RESULTS_MAX_AGE_S,
     ENV_RETRY_AFTER_S,
-    ENV_VOTE_GROUP,
-    ENV_VOTE_OPTIONS,
-    ENV_VOTE_STREAM,
     StreamNames,
 )
-
-LOG_FORMATS = ("json", "text")
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-POSTGRES_SCHEMES = ("postgresql", "postgres")
+from ingest.shared_env import database_url, log_format, redis_url, stream_names, vote_options
 
 
 @dataclass(frozen=True)
@@ -81,12 +68,9 @@ class IngestSettings:
         """Read and check every variable; raise SettingsError naming the first bad one."""
         env = process_environ() if env is None else env
         return cls(
-            redis_url=env_url(env, ENV_REDIS_URL, DEFAULT_REDIS_URL, REDIS_SCHEMES),
-            options=env_list(env, ENV_VOTE_OPTIONS, DEFAULT_VOTE_OPTIONS),
-            names=StreamNames(
-                stream=env_str(env, ENV_VOTE_STREAM, DEFAULT_VOTE_STREAM),
-                group=env_str(env, ENV_VOTE_GROUP, DEFAULT_VOTE_GROUP),
-            ),
+            redis_url=redis_url(env),
+            options=vote_options(env),
+            names=stream_names(env),
             max_backlog=env_int(env, ENV_MAX_BACKLOG, cls.max_backlog, minimum=1),
             host=env_str(env, ENV_HOST, cls.host),
             port=_port(env),
@@ -94,8 +78,8 @@ class IngestSettings:
             redis_timeout_s=_positive(env, ENV_REDIS_TIMEOUT_S, cls.redis_timeout_s),
             backlog_refresh_s=_positive(env, ENV_BACKLOG_REFRESH_S, cls.backlog_refresh_s),
             retry_after_s=env_int(env, ENV_RETRY_AFTER_S, cls.retry_after_s, minimum=1),
-            log_format=_log_format(env),
-            database_url=env_url(env, ENV_DATABASE_URL, DEFAULT_DATABASE_URL, POSTGRES_SCHEMES),
+            log_format=log_format(env),
+            database_url=database_url(env),
             database_pool_size=env_int(
                 env, ENV_DATABASE_POOL_SIZE, cls.database_pool_size, minimum=1
             ),
@@ -118,13 +102,6 @@ def _positive(env: Environ, name: str, default: float) -> float:
     value = env_float(env, name, default)
     if value <= 0:
         raise SettingsError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _log_format(env: Environ) -> str:
-    value = env_str(env, ENV_LOG_FORMAT, "json").lower()
-    if value not in LOG_FORMATS:
-        raise SettingsError(f"{ENV_LOG_FORMAT} must be one of {', '.join(LOG_FORMATS)}")
     return value
 
 

@@ -23,18 +23,11 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 
-from ingest.environment import Environ, env_str, env_url, process_environ
+from ingest.environment import Environ, process_environ
 from ingest.names import (
-    DEFAULT_DATABASE_URL,
-    DEFAULT_REDIS_URL,
-    DEFAULT_VOTE_GROUP,
-    DEFAULT_VOTE_STREAM,
-    ENV_DATABASE_URL,
-    ENV_REDIS_URL,
-    ENV_VOTE_GROUP,
-    ENV_VOTE_STREAM,
     StreamNames,
 )
+from ingest.shared_env import database_url, redis_url, stream_names
 from loadtest import pipeline_state as state
 from loadtest.ledger import AcceptedVote, EntryId, Ledger, read_ledger
 
@@ -50,14 +43,9 @@ class ReconcileSettings:
     @classmethod
     def from_environ(cls, env: Environ) -> ReconcileSettings:
         return cls(
-            redis_url=env_url(env, ENV_REDIS_URL, DEFAULT_REDIS_URL, ("redis", "rediss")),
-            database_url=env_url(
-                env, ENV_DATABASE_URL, DEFAULT_DATABASE_URL, ("postgresql", "postgres")
-            ),
-            names=StreamNames(
-                stream=env_str(env, ENV_VOTE_STREAM, DEFAULT_VOTE_STREAM),
-                group=env_str(env, ENV_VOTE_GROUP, DEFAULT_VOTE_GROUP),
-            ),
+            redis_url=redis_url(env),
+            database_url=database_url(env),
+            names=stream_names(env),
         )
 
 

@@ -28,9 +28,10 @@ from typing import TextIO
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ingest.environment import SettingsError, env_str, env_url, redact_url
+from ingest import shared_env
+from ingest.environment import SettingsError, env_str, redact_url
 from ingest.jsonlog import configure_logging
-from ingest.names import DEFAULT_REDIS_URL, ENV_LOG_FORMAT, ENV_REDIS_URL
+from ingest.names import ENV_LOG_FORMAT, ENV_REDIS_URL
 from processor.lagmetric import LagReading, read_lag, trigger_metric
 from processor.localjobs import LocalJobs
 from processor.manifest import ManifestError, ScaledJobManifest, load_manifest
@@ -66,12 +67,9 @@ def parse_args(argv: Sequence[str], env: dict[str, str]) -> RunnerSettings:
     args = parser.parse_args(argv)
     if args.polling_interval is not None and args.polling_interval <= 0:
         parser.error("--polling-interval must be > 0")
-    redis_url = args.redis_url or env_url(
-        env, ENV_REDIS_URL, DEFAULT_REDIS_URL, ("redis", "rediss", "unix")
-    )
     return RunnerSettings(
         manifest_path=args.manifest,
-        redis_url=redis_url,
+        redis_url=args.redis_url or shared_env.redis_url(env),
         polling_interval_s=args.polling_interval,
         command=tuple(shlex.split(args.command)) if args.command else None,
         pod_backoff_s=max(args.pod_backoff, 0.0),

@@ -7,45 +7,30 @@ from dataclasses import dataclass, field
 
 from ingest.environment import (
     Environ,
-    SettingsError,
     env_float,
     env_int,
-    env_list,
-    env_str,
-    env_url,
     process_environ,
 )
 from ingest.names import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
-    DEFAULT_VOTE_GROUP,
     DEFAULT_VOTE_OPTIONS,
-    DEFAULT_VOTE_STREAM,
     ENV_BATCH_SIZE,
     ENV_CLAIM_MIN_IDLE_MS,
     ENV_CONSUMER_NAME,
     ENV_DATABASE_APP_ROLE,
-    ENV_DATABASE_URL,
     ENV_JOB_NAME,
-    ENV_LOG_FORMAT,
     ENV_MAX_DELIVERIES,
     ENV_MAX_RUNTIME_S,
     ENV_POSTGRES_WRITERS,
     ENV_READY_FILE,
-    ENV_REDIS_URL,
     ENV_RETRY_BACKOFF_MAX_MS,
     ENV_RETRY_BACKOFF_MS,
     ENV_STALE_CONSUMER_IDLE_MS,
     ENV_TEST_STOP_AFTER_COMMIT,
-    ENV_VOTE_GROUP,
-    ENV_VOTE_OPTIONS,
-    ENV_VOTE_STREAM,
     StreamNames,
 )
-
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-LOG_FORMATS = ("json", "text")
+from ingest.shared_env import database_url, log_format, redis_url, stream_names, vote_options
 
 
 @dataclass(frozen=True)
@@ -85,13 +70,10 @@ class ProcessorSettings:
         env = process_environ() if env is None else env
         backoff_ms = env_int(env, ENV_RETRY_BACKOFF_MS, cls.retry_backoff_ms, minimum=1)
         return cls(
-            redis_url=env_url(env, ENV_REDIS_URL, DEFAULT_REDIS_URL, REDIS_SCHEMES),
-            database_url=env_url(env, ENV_DATABASE_URL, DEFAULT_DATABASE_URL, POSTGRES_SCHEMES),
-            options=env_list(env, ENV_VOTE_OPTIONS, DEFAULT_VOTE_OPTIONS),
-            names=StreamNames(
-                stream=env_str(env, ENV_VOTE_STREAM, DEFAULT_VOTE_STREAM),
-                group=env_str(env, ENV_VOTE_GROUP, DEFAULT_VOTE_GROUP),
-            ),
+            redis_url=redis_url(env),
+            database_url=database_url(env),
+            options=vote_options(env),
+            names=stream_names(env),
             consumer=consumer_name(env),
             batch_size=env_int(env, ENV_BATCH_SIZE, cls.batch_size, minimum=1),
             writers=env_int(env, ENV_POSTGRES_WRITERS, cls.writers, minimum=1),
@@ -119,13 +101,6 @@ def consumer_name(env: Environ) -> str:
         if value:
             return value
     return socket.gethostname()
-
-
-def log_format(env: Environ) -> str:
-    value = env_str(env, ENV_LOG_FORMAT, "json").lower()
-    if value not in LOG_FORMATS:
-        raise SettingsError(f"{ENV_LOG_FORMAT} must be one of {', '.join(LOG_FORMATS)}")
-    return value
 
 
 def optional_int(env: Environ, name: str) -> int | None:

@@ -11,7 +11,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,24 @@ def migrated_database(label: str) -> Iterator[str]:
     with private_database(label) as url:
         asyncio.run(migrate(url))
         yield url
+
+
+VOTE_TABLES = "vote_events, ballots, tally, dead_letters"
+
+
+async def empty_vote_tables(conn: asyncpg.Connection) -> None:
+    await conn.execute(f"TRUNCATE {VOTE_TABLES}")
+
+
+@asynccontextmanager
+async def emptied_vote_database(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a migrated database whose vote tables were just emptied."""
+    conn = await asyncpg.connect(url)
+    try:
+        await empty_vote_tables(conn)
+        yield conn
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

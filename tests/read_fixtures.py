@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from ingest.app import create_app
 from ingest.names import StreamNames
 from ingest.settings import IngestSettings
-from tests.conftest import free_port, migrated_database
+from tests.conftest import emptied_vote_database, free_port, migrated_database
 
 OPTIONS = ("cats", "dogs")
 
@@ -37,12 +37,8 @@ def read_database_url() -> Iterator[str]:
 @pytest.fixture
 async def pg(read_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the read database, emptied first (tests run one at a time)."""
-    conn = await asyncpg.connect(read_database_url)
-    try:
-        await conn.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
+    async with emptied_vote_database(read_database_url) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

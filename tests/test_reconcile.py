@@ -19,7 +19,7 @@ from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID, Stream
 from loadtest import reconcile
 from loadtest.ledger import AcceptedVote, EntryId, Ledger, write_ledger
 from loadtest.pipeline_state import Backlog, Ballot
-from tests.conftest import migrated_database
+from tests.conftest import emptied_vote_database, migrated_database
 
 FAULTS = ("skip_ack", "skip_ballot", "count_twice", "drop_entry", "dead_letter")
 
@@ -32,12 +32,8 @@ def vote_db_url() -> Iterator[str]:
 
 @pytest.fixture
 async def vote_db(vote_db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(vote_db_url)
-    await conn.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
-    try:
+    async with emptied_vote_database(vote_db_url) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 async def record_vote(

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.names import StreamNames
 from processor.settings import ProcessorSettings
-from tests.conftest import migrated_database
+from tests.conftest import emptied_vote_database, migrated_database
 
 
 @pytest.fixture(scope="session")
@@ -25,12 +25,8 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the migrated database, its tables emptied first."""
-    conn = await asyncpg.connect(database_url)
-    await conn.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
-    try:
+    async with emptied_vote_database(database_url) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

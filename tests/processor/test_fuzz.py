@@ -22,6 +22,7 @@ from ingest.names import (
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
+from tests.conftest import empty_vote_tables
 from tests.processor.state import OPTIONS, stream_id
 
 Fields = list[tuple[bytes, bytes]]
@@ -53,7 +54,7 @@ async def scenario(database_url: str, redis_url: str, entries: list[tuple[bool, 
     raw = aioredis.Redis.from_url(redis_url)
     db = await asyncpg.connect(database_url)
     try:
-        await db.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
+        await empty_vote_tables(db)
         await raw.xgroup_create(names.stream, names.group, id="0", mkstream=True)
         ids = []
         for _, fields in entries:

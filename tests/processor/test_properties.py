@@ -19,6 +19,7 @@ from processor.settings import ProcessorSettings
 from processor.store import VoteStore
 from processor.stream import VoteStream
 from processor.trim import StreamTrimmer
+from tests.conftest import empty_vote_tables
 from tests.processor.state import OPTIONS, add_votes, fold, group_lag, recorded
 
 _votes = st.lists(
@@ -67,7 +68,7 @@ async def scenario(
     db = await asyncpg.connect(database_url)
     consumers: dict[str, Consumer] = {}
     try:
-        await db.execute("TRUNCATE vote_events, ballots, tally, dead_letters")
+        await empty_vote_tables(db)
         added = await add_votes(plain, names.stream, votes)
         for name in ("a", "b"):
             stream = VoteStream.from_url(redis_url, names, name)
