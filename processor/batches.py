@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ingest.names import ENV_MAX_DELIVERIES
-from processor.entries import Poison, Vote, fast_vote, parse_entry
+from processor.entries import Poison, Vote, option_lookup, parse_entry
 from processor.stream import RawEntry
+from processor.voterows import VoteRows, add_ingest_votes, copy_options
 
 
 @dataclass(slots=True)
@@ -16,53 +18,78 @@ class Batch:
 
     source: str  # "pending" (own, re-read), "claimed" (from idle consumers) or "new"
     ids: list[bytes] = field(default_factory=list)
-    votes: list[Vote] = field(default_factory=list)
+    votes: VoteRows = field(default_factory=VoteRows)
     dead: list[Poison] = field(default_factory=list)
     vanished: int = 0  # pending IDs whose entry no longer exists in the stream
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """What validating entries needs: the accepted options and the delivery limit."""
+
+    options: Mapping[bytes, str]
+    copy_options: Mapping[bytes, bytes]
+    max_deliveries: int
+
+    @classmethod
+    def of(cls, options: Sequence[str], max_deliveries: int) -> Validation:
+        return cls(option_lookup(options), copy_options(options), max_deliveries)
 
 
 def build_batch(
     source: str,
     entries: Sequence[RawEntry],
-    options: Mapping[bytes, str],
+    validation: Validation,
     deliveries: Mapping[bytes, int],
-    max_deliveries: int,
 ) -> Batch:
     """Validate entries; those delivered more than `max_deliveries` times are dead letters."""
     batch = Batch(source)
-    extend_batch(batch, unique_entries(entries), options, deliveries, max_deliveries)
+    extend_batch(batch, unique_entries(entries), validation, deliveries)
     return batch
 
 
 def unique_entries(entries: Sequence[RawEntry]) -> Sequence[RawEntry]:
     """Each ID once (an entry re-read and also claimed may come twice)."""
-    if len({entry_id for entry_id, _ in entries}) == len(entries):
+    if len(set(map(itemgetter(0), entries))) == len(entries):
         return entries
-    return list(dict(entries).items())
+    return list({entry[0]: entry[1] for entry in entries}.items())
 
 
 def extend_batch(
     batch: Batch,
     entries: Sequence[RawEntry],
-    options: Mapping[bytes, str],
+    validation: Validation,
     deliveries: Mapping[bytes, int],
-    max_deliveries: int,
 ) -> None:
-    """Validate `entries` (IDs not yet in `batch`) into `batch`."""
-    append_vote = batch.votes.append
+    """Validate `entries` (IDs not yet in `batch`) into `batch`: whole runs when they are
+    plain ingest votes none of which is over the delivery limit, else one by one."""
+    over_limit = max(deliveries.values(), default=0) > validation.max_deliveries
+    if over_limit or not add_ingest_votes(batch.votes, entries, validation.copy_options):
+        _extend_one_by_one(batch, entries, validation, deliveries)
+        return
+    batch.ids.extend(map(itemgetter(0), entries))
+
+
+def _extend_one_by_one(
+    batch: Batch,
+    entries: Sequence[RawEntry],
+    validation: Validation,
+    deliveries: Mapping[bytes, int],
+) -> None:
+    votes: list[Vote] = []
     for entry_id, fields in entries:
         batch.ids.append(entry_id)
         if fields is None:
             batch.vanished += 1
-        elif deliveries and deliveries.get(entry_id, 1) > max_deliveries:
+        elif deliveries.get(entry_id, 1) > validation.max_deliveries:
             delivered = deliveries[entry_id]
-            reason = f"delivered {delivered} times, more than {ENV_MAX_DELIVERIES}={max_deliveries}"
+            limit = f"{ENV_MAX_DELIVERIES}={validation.max_deliveries}"
+            reason = f"delivered {delivered} times, more than {limit}"
             batch.dead.append(Poison(entry_id, fields, reason))
-        elif (vote := fast_vote(entry_id, fields, options)) is not None:
-            append_vote(vote)
         else:
-            parsed = parse_entry(entry_id, fields, options)
+            parsed = parse_entry(entry_id, fields, validation.options)
             if isinstance(parsed, Poison):
                 batch.dead.append(parsed)
             else:
-                append_vote(parsed)
+                votes.append(parsed)
+    batch.votes.add_votes(votes)

@@ -12,8 +12,7 @@ from typing import TypeVar
 
 from redis.exceptions import ResponseError
 
-from processor.batches import Batch, extend_batch, unique_entries
-from processor.entries import option_lookup
+from processor.batches import Batch, Validation, extend_batch, unique_entries
 from processor.retry import REDIS_TRANSIENT, Backoff
 from processor.settings import ProcessorSettings
 from processor.stream import RawEntry, VoteStream, is_missing_group
@@ -41,7 +40,7 @@ class BatchReader:
         self.stream = stream
         self.backoff = backoff
         self.stop = stop
-        self.options = option_lookup(settings.options)
+        self.validation = Validation.of(settings.options, settings.max_deliveries)
         self.stop_reason = Outcome.RUNNING
         self.ready_file = Path(settings.ready_file) if settings.ready_file else None
         if self.ready_file is not None:
@@ -133,7 +132,7 @@ class BatchReader:
         unique = unique_entries(entries)
         for start in range(0, len(unique), _VALIDATION_SLICE):
             chunk = unique[start : start + _VALIDATION_SLICE]
-            extend_batch(batch, chunk, self.options, deliveries, self.settings.max_deliveries)
+            extend_batch(batch, chunk, self.validation, deliveries)
             # Validation is the Job's main CPU work: yield now and then, so the writer can
             # send its next command at once and PostgreSQL never waits for this loop.
             await asyncio.sleep(0)

@@ -8,7 +8,8 @@ from typing import NamedTuple
 
 import asyncpg
 
-from processor.entries import Poison, Vote, fields_as_text, parse_entry_id
+from processor.entries import Poison, fields_as_text, parse_entry_id
+from processor.voterows import VoteRows
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staged_votes (
@@ -138,28 +139,26 @@ class VoteStore:
         """Drop the connection without a goodbye (after a broken transaction)."""
         self._conn.terminate()
 
-    async def write_batch(self, votes: Sequence[Vote], dead: Sequence[Poison]) -> BatchCounts:
-        """Record votes and dead letters in one transaction; return once it has committed.
-
-        `votes` must be in stream-ID order (as Redis delivers them).
-        """
+    async def write_batch(self, votes: VoteRows, dead: Sequence[Poison]) -> BatchCounts:
+        """Record votes and dead letters in one transaction; return once it has committed."""
         try:
             return await self._write(votes, dead, may_be_fresh=True)
         except asyncpg.UniqueViolationError:
             return await self._write(votes, dead, may_be_fresh=False)
 
     async def _write(
-        self, votes: Sequence[Vote], dead: Sequence[Poison], *, may_be_fresh: bool
+        self, votes: VoteRows, dead: Sequence[Poison], *, may_be_fresh: bool
     ) -> BatchCounts:
         recorded = cast = 0
         async with self._conn.transaction():
-            if votes:
+            if votes.first is not None and votes.last is not None:
                 statement = _RECORD_BATCH
-                first, last = min(votes), max(votes)
-                if may_be_fresh and not await self.any_recorded_between(first[:2], last[:2]):
+                if may_be_fresh and not await self.any_recorded_between(votes.first, votes.last):
                     statement = _RECORD_FRESH_BATCH
-                await self._conn.copy_records_to_table(
-                    "staged_votes", records=votes, columns=_STAGED_COLUMNS
+                # A memoryview: asyncpg takes bytes for a file name.
+                rows = memoryview(votes.payload())
+                await self._conn.copy_to_table(
+                    "staged_votes", source=rows, columns=_STAGED_COLUMNS, format="text"
                 )
                 row = await self._conn.fetchrow(statement)
                 assert row is not None

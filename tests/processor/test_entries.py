@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from processor.entries import Poison, fast_vote, fields_as_text, option_lookup, parse_entry
+from processor.entries import Poison, fields_as_text, option_lookup, parse_entry
 
 OPTIONS = option_lookup(("cats", "dogs"))
 VALID = [b"option", b"cats", b"voter_id", b"v_1-A", b"accepted_ms", b"1700000000123"]
@@ -16,7 +14,6 @@ def test_a_valid_entry_becomes_a_vote_in_any_field_order() -> None:
     reordered = VALID[2:] + VALID[:2]
     for fields in (VALID, reordered):
         assert parse_entry(b"17-3", fields, OPTIONS) == (17, 3, "cats", "v_1-A", 1700000000123)
-        assert fast_vote(b"17-3", fields, OPTIONS) == (17, 3, "cats", "v_1-A", 1700000000123)
 
 
 @pytest.mark.parametrize(
@@ -42,28 +39,8 @@ def test_a_bad_entry_is_poison_with_its_reason(fields: list[bytes], reason: str)
     assert isinstance(parsed, Poison)
     assert parsed.reason.startswith(reason), parsed.reason
     assert parsed.fields == fields
-    assert fast_vote(b"1-0", fields, OPTIONS) is None
 
 
 def test_fields_as_text_escapes_what_json_cannot_hold() -> None:
     text = fields_as_text([b"option", b"\xff", b"voter_id", b"a\x00b"])
     assert text == {"option": "\\xff", "voter_id": "a\\x00b"}
-
-
-_field_names = st.sampled_from([b"option", b"voter_id", b"accepted_ms", b"other", b"\xff"])
-_field_values = st.one_of(
-    st.sampled_from([b"cats", b"dogs", b"fish", b"v-1", b"0", b"1700000000000", b""]),
-    st.binary(max_size=70),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(_field_names, _field_values), min_size=0, max_size=5))
-def test_the_fast_path_agrees_with_full_validation(pairs: list[tuple[bytes, bytes]]) -> None:
-    fields = [part for pair in pairs for part in pair]
-    fast = fast_vote(b"5-1", fields, OPTIONS)
-    full = parse_entry(b"5-1", fields, OPTIONS)
-    if fast is not None:
-        assert fast == full
-    if isinstance(full, Poison):
-        assert fast is None

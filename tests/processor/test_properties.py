@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.names import StreamNames
-from processor.batches import build_batch
-from processor.entries import option_lookup
+from processor.batches import Validation, build_batch
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.store import VoteStore
@@ -48,7 +47,7 @@ class Consumer:
             entries = await self.stream.read_new(count)
         else:
             _, entries, _ = await self.stream.claim(b"0-0", 0, count)
-        batch = build_batch(how, entries, option_lookup(OPTIONS), {}, 100)
+        batch = build_batch(how, entries, Validation.of(OPTIONS, 100), {})
         if reach == "lost" or not entries:
             return
         await self.store.write_batch(batch.votes, batch.dead)

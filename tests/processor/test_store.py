@@ -12,6 +12,7 @@ import pytest
 
 from processor.entries import Poison, Vote
 from processor.store import BatchCounts, VoteStore
+from processor.voterows import VoteRows
 from tests.processor.state import OPTIONS, fold, recorded
 
 
@@ -22,6 +23,11 @@ async def store(database_url: str, db: asyncpg.Connection) -> AsyncIterator[Vote
         yield store
     finally:
         await store.close()
+
+
+# A row PostgreSQL refuses: \N is NULL in COPY text format, and voter_id is NOT NULL.
+NULL_VOTER = VoteRows()
+NULL_VOTER.add_chunk(b"4\t0\tcats\t\\N\t0\n", 1, (4, 0), (4, 0))
 
 
 def vote(ms: int, option: str, voter: str, seq: int = 0) -> Vote:
@@ -36,17 +42,17 @@ async def test_a_redelivered_batch_changes_nothing(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
     batch = [vote(1, "cats", "ann"), vote(2, "dogs", "bob"), vote(3, "dogs", "ann")]
-    assert await store.write_batch(batch, []) == BatchCounts(3, 1, 0, 0)
+    assert await store.write_batch(VoteRows.of(batch), []) == BatchCounts(3, 1, 0, 0)
     before = await recorded(db)
-    assert await store.write_batch(batch, []) == BatchCounts(0, 0, 3, 0)
+    assert await store.write_batch(VoteRows.of(batch), []) == BatchCounts(0, 0, 3, 0)
     assert await recorded(db) == before == fold(as_fold_input(batch))
 
 
 async def test_an_older_vote_arriving_late_is_kept_but_changes_nothing(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
-    await store.write_batch([vote(5, "dogs", "ann")], [])
-    counts = await store.write_batch([vote(4, "cats", "ann")], [])
+    await store.write_batch(VoteRows.of([vote(5, "dogs", "ann")]), [])
+    counts = await store.write_batch(VoteRows.of([vote(4, "cats", "ann")]), [])
     assert counts == BatchCounts(recorded=1, superseded=1, duplicates=0, dead_lettered=0)
     state = await recorded(db)
     assert state.ballots == {"ann": ("dogs", (5, 0))}
@@ -57,10 +63,10 @@ async def test_an_older_vote_arriving_late_is_kept_but_changes_nothing(
 async def test_within_a_batch_only_the_highest_stream_id_counts(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
-    await store.write_batch([vote(1, "cats", "ann")], [])
+    await store.write_batch(VoteRows.of([vote(1, "cats", "ann")]), [])
     batch = [vote(2, "dogs", "ann"), vote(2, "cats", "ann", seq=1), vote(3, "dogs", "ann")]
     partly_replayed = [vote(1, "cats", "ann"), *batch]
-    assert await store.write_batch(partly_replayed, []) == BatchCounts(3, 2, 1, 0)
+    assert await store.write_batch(VoteRows.of(partly_replayed), []) == BatchCounts(3, 2, 1, 0)
     state = await recorded(db)
     assert state.ballots == {"ann": ("dogs", (3, 0))}
     assert state.tally == {"dogs": 1}
@@ -78,9 +84,12 @@ async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
             # Each Job gets a random subset (overlapping: claims make Jobs see the same entry).
             subsets = [sorted(rng.sample(chunk, 40)) for _ in stores]
             await asyncio.gather(
-                *(s.write_batch(sub, []) for s, sub in zip(stores, subsets, strict=True))
+                *(
+                    s.write_batch(VoteRows.of(sub), [])
+                    for s, sub in zip(stores, subsets, strict=True)
+                )
             )
-        await stores[0].write_batch(votes, [])
+        await stores[0].write_batch(VoteRows.of(votes), [])
     finally:
         for s in stores:
             await s.close()
@@ -88,7 +97,9 @@ async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
 
 
 async def test_the_fresh_batch_probe_sees_only_ids_inside_the_range(store: VoteStore) -> None:
-    await store.write_batch([vote(5, "cats", "ann", seq=3), vote(9, "dogs", "bob")], [])
+    await store.write_batch(
+        VoteRows.of([vote(5, "cats", "ann", seq=3), vote(9, "dogs", "bob")]), []
+    )
     assert await store.any_recorded_between((5, 3), (5, 3))
     assert await store.any_recorded_between((1, 0), (20, 0))
     assert await store.any_recorded_between((5, 4), (9, 0))
@@ -101,10 +112,33 @@ async def test_a_batch_around_recorded_ids_takes_the_idempotent_path(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
     recorded_first = [vote(5, "cats", "ann")]
-    await store.write_batch(recorded_first, [])
+    await store.write_batch(VoteRows.of(recorded_first), [])
     around = [vote(4, "dogs", "bob"), vote(5, "cats", "ann"), vote(6, "dogs", "ann")]
-    assert await store.write_batch(around, []) == BatchCounts(2, 0, 1, 0)
+    assert await store.write_batch(VoteRows.of(around), []) == BatchCounts(2, 0, 1, 0)
     assert await recorded(db) == fold(as_fold_input(around))
+
+
+async def test_rows_out_of_stream_order_are_still_recorded_exactly_once(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    await store.write_batch(VoteRows.of([vote(5, "cats", "ann")]), [])
+    # first/last no longer bound the IDs: the fresh probe misses ID 5, the plain INSERT hits
+    # it and the batch is written again on the idempotent path. Order costs speed, not votes.
+    shuffled = [vote(6, "dogs", "ann"), vote(5, "cats", "ann"), vote(4, "dogs", "bob")]
+    assert await store.write_batch(VoteRows.of(shuffled), []) == BatchCounts(2, 0, 1, 0)
+    assert await recorded(db) == fold(as_fold_input(sorted(shuffled)))
+
+
+async def test_an_option_with_copy_special_characters_is_stored_verbatim(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    odd = "tab\there\\back\nline\rend"
+    store = await VoteStore.connect(database_url, (*OPTIONS, odd))
+    try:
+        await store.write_batch(VoteRows.of([vote(1, odd, "ann")]), [])
+    finally:
+        await store.close()
+    assert await db.fetchval("SELECT option FROM ballots") == odd
 
 
 async def test_a_duplicate_committed_meanwhile_sends_a_fresh_batch_down_the_idempotent_path(
@@ -120,7 +154,7 @@ async def test_a_duplicate_committed_meanwhile_sends_a_fresh_batch_down_the_idem
             # The probe cannot see the uncommitted event: the batch takes the fresh path and
             # its plain INSERT waits on the other transaction's index entry.
             batch = [vote(1, "cats", "ann"), vote(2, "dogs", "bob")]
-            writing = asyncio.create_task(store.write_batch(batch, []))
+            writing = asyncio.create_task(store.write_batch(VoteRows.of(batch), []))
             while not await db.fetchval(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -140,11 +174,11 @@ async def test_the_staging_table_is_reused_and_empty_for_each_batch(
 ) -> None:
     first = [vote(1, "cats", "ann"), vote(2, "dogs", "bob")]
     second = [vote(3, "dogs", "ann")]
-    assert await store.write_batch(first, []) == BatchCounts(2, 0, 0, 0)
+    assert await store.write_batch(VoteRows.of(first), []) == BatchCounts(2, 0, 0, 0)
     # A batch that fails (NULL voter_id) takes its staged rows with it when it rolls back.
     with pytest.raises(asyncpg.NotNullViolationError):
-        await store.write_batch([(4, 0, "cats", None, 0)], [])  # type: ignore[list-item]
-    assert await store.write_batch(second, []) == BatchCounts(1, 0, 0, 0)
+        await store.write_batch(NULL_VOTER, [])
+    assert await store.write_batch(VoteRows.of(second), []) == BatchCounts(1, 0, 0, 0)
     assert await recorded(db) == fold(as_fold_input(first + second))
 
 
@@ -152,8 +186,8 @@ async def test_dead_letters_are_stored_with_escaped_fields(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
     poison = Poison(b"9-2", [b"option", b"\xff", b"voter_id", b"a\x00b"], "option is not UTF-8")
-    assert await store.write_batch([], [poison]) == BatchCounts(0, 0, 0, 1)
-    assert await store.write_batch([], [poison]) == BatchCounts(0, 0, 0, 1)
+    assert await store.write_batch(VoteRows(), [poison]) == BatchCounts(0, 0, 0, 1)
+    assert await store.write_batch(VoteRows(), [poison]) == BatchCounts(0, 0, 0, 1)
     rows = await db.fetch("SELECT entry_ms, entry_seq, reason, fields FROM dead_letters")
     assert [tuple(row) for row in rows] == [
         (9, 2, "option is not UTF-8", json.dumps({"option": "\\xff", "voter_id": "a\\x00b"}))
