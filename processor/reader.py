@@ -133,8 +133,8 @@ class BatchReader:
         for start in range(0, len(unique), _VALIDATION_SLICE):
             chunk = unique[start : start + _VALIDATION_SLICE]
             extend_batch(batch, chunk, self.validation, deliveries)
-            # Validation is the Job's main CPU work: yield now and then, so the writer can
-            # send its next command at once and PostgreSQL never waits for this loop.
+            # Validation is the Job's main CPU work after parsing replies: yield now and then,
+            # so a writer can send its next command at once and PostgreSQL never waits on us.
             await asyncio.sleep(0)
         return batch
 

@@ -50,7 +50,7 @@ class ProcessorSettings:
     # Batches written at once, each on its own connection. A second backend keeps PostgreSQL
     # busy while the other waits for its commit; a third only waits on the ballot and tally row
     # locks the other two hold (concurrent batches share voters) and holds one more connection.
-    # Measured on 2 cores (bench_processor, quiet): 2 -> 90-98k, 3 -> 86k votes/s.
+    # Measured on 2 cores (200k votes): 2 -> 70-71k, 3 -> 64k, 1 -> 52k votes/s.
     writers: int = 2
     claim_min_idle_ms: int = 60_000
     max_runtime_s: float = 600.0
