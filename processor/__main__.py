@@ -1,4 +1,5 @@
-"""`python -m processor`: one drain-and-exit Job; `python -m processor migrate`: the schema."""
+"""`python -m processor`: one drain-and-exit Job; `migrate`: the schema;
+`replay-dead-letters [--dry-run]`: record the dead letters that are valid votes now."""
 
 from __future__ import annotations
 
@@ -13,17 +14,24 @@ from ingest.environment import SettingsError
 from ingest.jsonlog import configure_logging
 from processor.job import run_job
 from processor.migrate import MigrationError, migrate
+from processor.replay import replay_dead_letters
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
 
 logger = logging.getLogger("processor")
 
-USAGE = "usage: python -m processor [migrate]"
+USAGE = "usage: python -m processor [migrate | replay-dead-letters [--dry-run]]"
+_COMMANDS: tuple[list[str], ...] = (
+    [],
+    ["migrate"],
+    ["replay-dead-letters"],
+    ["replay-dead-letters", "--dry-run"],
+)
 
 
 def main(argv: list[str]) -> int:
     """Exit 0 when drained, stopped or out of time; 1 when giving up; 2 on bad settings."""
-    if argv not in ([], ["migrate"]):
+    if argv not in _COMMANDS:
         print(USAGE, file=sys.stderr)
         return 2
     try:
@@ -34,6 +42,8 @@ def main(argv: list[str]) -> int:
     configure_logging(settings.log_format)
     if argv == ["migrate"]:
         return _migrate(settings)
+    if argv[:1] == ["replay-dead-letters"]:
+        return _replay(settings, dry_run=argv[1:] == ["--dry-run"])
     # uvloop: libuv's loop and transports cost the Job less CPU than asyncio's selector loop.
     summary = uvloop.run(run_job(settings))
     return 1 if summary.outcome is Outcome.GAVE_UP else 0
@@ -46,6 +56,25 @@ def _migrate(settings: ProcessorSettings) -> int:
         logger.error("migration failed", extra={"error": repr(exc)})  # noqa: TRY400
         return 1
     logger.info("schema up to date", extra={"applied": applied})
+    return 0
+
+
+def _replay(settings: ProcessorSettings, *, dry_run: bool) -> int:
+    replay = replay_dead_letters(settings.database_url, settings.options, dry_run=dry_run)
+    try:
+        report = asyncio.run(replay)
+    except (OSError, asyncpg.PostgresError) as exc:
+        logger.error("replay failed", extra={"error": repr(exc)})  # noqa: TRY400
+        return 1
+    logger.info(
+        "dead letters replayed" if not dry_run else "dead letters checked (dry run)",
+        extra={
+            "valid_votes": report.valid,
+            "recorded": report.recorded,
+            "still_invalid": report.still_invalid.total(),
+            "still_invalid_reasons": dict(report.still_invalid.most_common(20)),
+        },
+    )
     return 0
 
 
