@@ -84,3 +84,15 @@ async def group_lag(redis: aioredis.Redis, stream: str, group: str) -> int | Non
             lag = info["lag"]
             return None if lag is None else int(lag)
     raise AssertionError(f"group {group} not found")
+
+
+async def votes_with_one_worn_out(
+    redis: aioredis.Redis, stream: str, group: str
+) -> tuple[list[tuple[tuple[int, int], str, str]], str]:
+    """Two votes read by a consumer that "crashed"; the first delivered 4 times already."""
+    votes = await add_votes(redis, stream, [("cats", "ann"), ("dogs", "bob")])
+    await redis.xgroup_create(stream, group, "0")
+    await redis.xreadgroup(group, "crashed", {stream: ">"})
+    worn = "{}-{}".format(*votes[0][0])
+    await redis.execute_command("XCLAIM", stream, group, "crashed", 0, worn, "RETRYCOUNT", 3)
+    return votes, worn

@@ -14,7 +14,14 @@ from ingest.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
-from tests.processor.state import add_votes, fold, group_lag, random_votes, recorded
+from tests.processor.state import (
+    add_votes,
+    fold,
+    group_lag,
+    random_votes,
+    recorded,
+    votes_with_one_worn_out,
+)
 
 
 async def run(settings: ProcessorSettings, **changes: object) -> Job:
@@ -85,11 +92,7 @@ async def test_entries_delivered_too_often_are_dead_lettered(
     settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
 ) -> None:
     stream, group = settings.names.stream, settings.names.group
-    votes = await add_votes(redis_client, stream, [("cats", "ann"), ("dogs", "bob")])
-    await redis_client.xgroup_create(stream, group, "0")
-    await redis_client.xreadgroup(group, "crashed", {stream: ">"})
-    worn, _ = (f"{ms}-{seq}" for (ms, seq), _, _ in votes)
-    await redis_client.execute_command("XCLAIM", stream, group, "crashed", 0, worn, "RETRYCOUNT", 3)
+    votes, worn = await votes_with_one_worn_out(redis_client, stream, group)
     await run(settings, max_deliveries=3, claim_min_idle_ms=0)
     assert await recorded(db) == fold(votes[1:])
     dead = await redis_client.xrange(settings.names.dead_letter)

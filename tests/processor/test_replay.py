@@ -17,7 +17,7 @@ from processor.settings import ProcessorSettings
 from processor.store import VoteStore
 from processor.voterows import VoteRows
 from tests.processor.jobprocess import job_env
-from tests.processor.state import OPTIONS, add_votes, fold, recorded
+from tests.processor.state import OPTIONS, fold, recorded, votes_with_one_worn_out
 
 
 def vote_fields(option: bytes, voter: bytes) -> list[bytes]:
@@ -46,11 +46,7 @@ async def test_a_vote_dead_lettered_for_its_deliveries_counts_after_replay(
     settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
 ) -> None:
     stream, group = settings.names.stream, settings.names.group
-    votes = await add_votes(redis_client, stream, [("cats", "ann"), ("dogs", "bob")])
-    await redis_client.xgroup_create(stream, group, "0")
-    await redis_client.xreadgroup(group, "crashed", {stream: ">"}, count=1)
-    worn = "{}-{}".format(*votes[0][0])
-    await redis_client.execute_command("XCLAIM", stream, group, "crashed", 0, worn, "RETRYCOUNT", 3)
+    votes, _ = await votes_with_one_worn_out(redis_client, stream, group)
     await Job(dataclasses.replace(settings, max_deliveries=3, claim_min_idle_ms=0)).run()
     assert await recorded(db) == fold(votes[1:])
 
