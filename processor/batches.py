@@ -63,7 +63,8 @@ def extend_batch(
 ) -> None:
     """Validate `entries` (IDs not yet in `batch`) into `batch`: whole runs when they are
     plain ingest votes none of which is over the delivery limit, else one by one."""
-    over_limit = max(deliveries.values(), default=0) > validation.max_deliveries
+    limit = validation.max_deliveries
+    over_limit = bool(deliveries) and any(deliveries.get(e[0], 1) > limit for e in entries)
     if over_limit or not add_ingest_votes(batch.votes, entries, validation.copy_options):
         _extend_one_by_one(batch, entries, validation, deliveries)
         return

@@ -110,7 +110,7 @@ class VoteStream:
             cursor, "COUNT", count,
         )  # fmt: skip
         deleted = list(reply[2]) if len(reply) > 2 else []
-        return reply[0], list(reply[1]), deleted
+        return reply[0], reply[1], deleted
 
     async def delivery_counts(self, first: bytes, last: bytes, count: int) -> dict[bytes, int]:
         """How often each of this consumer's pending entries in [first, last] was delivered."""

@@ -73,13 +73,10 @@ class VoteRows:
                 b"%d\t%d\t%s\t%s\t%d\n" % (ms, seq, copy_field(option), voter.encode(), accepted)
                 for ms, seq, option, voter, accepted in votes
             )
-            self._add(chunk, len(votes), votes[0][:2], votes[-1][:2])
+            self.add_chunk(chunk, len(votes), votes[0][:2], votes[-1][:2])
 
     def add_chunk(self, chunk: bytes, count: int, first: StreamId, last: StreamId) -> None:
         """Append `count` rows already in COPY text format."""
-        self._add(chunk, count, first, last)
-
-    def _add(self, chunk: bytes, count: int, first: StreamId, last: StreamId) -> None:
         self.chunks.append(chunk)
         self.count += count
         if self.first is None:
