@@ -14,13 +14,15 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from ingest.names import StreamNames
 from processor.job import Job
 from processor.migrate import migrate
 from processor.settings import ProcessorSettings
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
-from tests.ingest_app import make_settings, running_app
-from tests.processor.state import OPTIONS
+from tests.support.databases import TEST_PG_ADMIN_URL, admin_execute, dsn_with_database
+from tests.support.ingest_app import make_settings, running_app
+from tests.support.votestate import OPTIONS
+from votecontract.names import StreamNames
+
+pytestmark = pytest.mark.security
 
 
 @dataclass(frozen=True)
@@ -28,25 +30,28 @@ class Roles:
     migrator: str
     app: str
     database: str
+    # The roles log in with a password, as in production (the loopback trust that CI's
+    # PostgreSQL gives covers only the `postgres` superuser).
+    password: str = uuid.uuid4().hex
 
     def url(self, role: str) -> str:
-        base = _dsn_with_database(TEST_PG_ADMIN_URL, self.database)
-        return base.replace("//postgres@", f"//{role}@", 1)
+        base = dsn_with_database(TEST_PG_ADMIN_URL, self.database)
+        return base.replace("//postgres@", f"//{role}:{self.password}@", 1)
 
 
 @pytest.fixture(scope="module")
 def roles() -> Iterator[Roles]:
     suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
     roles = Roles(f"vote_migrator_{suffix}", f"vote_app_{suffix}", f"vote_test_roles_{suffix}")
-    asyncio.run(_admin_execute(f"CREATE ROLE {roles.migrator} LOGIN"))
-    asyncio.run(_admin_execute(f"CREATE ROLE {roles.app} LOGIN"))
+    for role in (roles.migrator, roles.app):
+        asyncio.run(admin_execute(f"CREATE ROLE {role} LOGIN PASSWORD '{roles.password}'"))
     try:
-        asyncio.run(_admin_execute(f"CREATE DATABASE {roles.database} OWNER {roles.migrator}"))
+        asyncio.run(admin_execute(f"CREATE DATABASE {roles.database} OWNER {roles.migrator}"))
         asyncio.run(migrate(roles.url(roles.migrator), roles.app))
         yield roles
     finally:
-        asyncio.run(_admin_execute(f"DROP DATABASE IF EXISTS {roles.database} WITH (FORCE)"))
-        asyncio.run(_admin_execute(f"DROP ROLE IF EXISTS {roles.app}, {roles.migrator}"))
+        asyncio.run(admin_execute(f"DROP DATABASE IF EXISTS {roles.database} WITH (FORCE)"))
+        asyncio.run(admin_execute(f"DROP ROLE IF EXISTS {roles.app}, {roles.migrator}"))
 
 
 async def test_tables_belong_to_the_migration_role(roles: Roles) -> None:
