@@ -15,6 +15,7 @@ RUN apt-get update \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY votecontract ./votecontract
 COPY ingest ./ingest
 COPY processor ./processor
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

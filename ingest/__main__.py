@@ -14,10 +14,10 @@ from types import FrameType
 import uvicorn
 
 from ingest.app import create_app
-from ingest.environment import SettingsError, redact_url
 from ingest.headlimit import head_limited_protocol
-from ingest.jsonlog import configure_logging
 from ingest.settings import IngestSettings
+from votecontract.environment import SettingsError, redact_url
+from votecontract.jsonlog import configure_logging
 
 logger = logging.getLogger("ingest")
 

@@ -15,8 +15,8 @@ from ingest.errors import http_exception_handler
 from ingest.headers import SecurityHeaders
 from ingest.metrics import IngestMetrics, metrics_endpoint
 from ingest.openapi import build_spec, openapi_endpoint
-from ingest.read_openapi import read_paths
-from ingest.readside import ReadSide
+from ingest.readside.openapi import read_paths
+from ingest.readside.routes import ReadSide
 from ingest.settings import IngestSettings
 from ingest.state import open_state
 

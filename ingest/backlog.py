@@ -10,7 +10,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from ingest.names import StreamNames
+from votecontract.names import StreamNames
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ingest.names import FIELD_OPTION, FIELD_VOTER_ID
+from ingest.cookies import VOTER_COOKIE
 from ingest.settings import IngestSettings
-from ingest.votes import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE, VOTER_COOKIE, VOTER_ID_PATTERN
+from ingest.votes import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE, VOTER_ID_PATTERN
+from votecontract.names import FIELD_OPTION, FIELD_VOTER_ID
 
 Spec = dict[str, Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.environment import (
+from votecontract.environment import (
     Environ,
     SettingsError,
     env_float,
@@ -12,7 +12,7 @@ from ingest.environment import (
     env_str,
     process_environ,
 )
-from ingest.names import (
+from votecontract.names import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     DEFAULT_VOTE_OPTIONS,
@@ -31,7 +31,7 @@ from ingest.names import (
     ENV_RETRY_AFTER_S,
     StreamNames,
 )
-from ingest.shared_env import database_url, log_format, redis_url, stream_names, vote_options
+from votecontract.shared_env import database_url, log_format, redis_url, stream_names, vote_options
 
 
 @dataclass(frozen=True)

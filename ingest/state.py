@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from ingest.backlog import BacklogMonitor
-from ingest.environment import redact_url
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 from ingest.writer import StreamWriter
+from votecontract.environment import redact_url
 
 logger = logging.getLogger(__name__)
 

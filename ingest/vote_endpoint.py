@@ -16,10 +16,9 @@ from starlette.requests import cookie_parser
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ingest.cookies import COOKIE_LAST_VOTE, COOKIE_MAX_AGE_S, VOTER_COOKIE
 from ingest.errors import error_response, unavailable
-from ingest.names import COOKIE_LAST_VOTE, FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
 from ingest.votes import (
-    VOTER_COOKIE,
     VoteError,
     check_content_length,
     check_media_type,
@@ -29,11 +28,11 @@ from ingest.votes import (
     read_limited,
 )
 from ingest.writer import WriteError
+from votecontract.entry import build_entry, now_ms
 
 if TYPE_CHECKING:
     from ingest.state import AppState
 
-VOTER_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -71,11 +70,8 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
         voter_id = cookie_parser(cookie).get(VOTER_COOKIE) if cookie else None
         if not is_voter_id(voter_id):
             voter_id, new_cookie = new_voter_id(), True
-    fields = (FIELD_OPTION, ballot.option, FIELD_VOTER_ID, voter_id)
     try:
-        entry_id = await state.writer.xadd(
-            (*fields, FIELD_ACCEPTED_MS, str(time.time_ns() // 1_000_000))
-        )
+        entry_id = await state.writer.xadd(build_entry(ballot.option, voter_id, now_ms()))
     except WriteError:
         # The cause is logged by the writer; clients learn only that they may retry.
         raise unavailable(
@@ -113,7 +109,7 @@ def _see_page(scope: Scope, accepted: RawHeaders, entry_id: str, secure: bool) -
     cookie: SimpleCookie = SimpleCookie()
     cookie[COOKIE_LAST_VOTE] = entry_id
     morsel = cookie[COOKIE_LAST_VOTE]
-    morsel["max-age"] = VOTER_COOKIE_MAX_AGE_S
+    morsel["max-age"] = COOKIE_MAX_AGE_S
     morsel["path"] = "/"
     morsel["samesite"] = "lax"
     if secure:
@@ -140,7 +136,7 @@ def _voter_cookie(voter_id: str, secure: bool) -> bytes:
     cookie: SimpleCookie = SimpleCookie()
     cookie[VOTER_COOKIE] = voter_id
     morsel = cookie[VOTER_COOKIE]
-    morsel["max-age"] = VOTER_COOKIE_MAX_AGE_S
+    morsel["max-age"] = COOKIE_MAX_AGE_S
     morsel["path"] = "/"
     morsel["httponly"] = True
     morsel["samesite"] = "lax"

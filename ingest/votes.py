@@ -12,13 +12,13 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive
 
-from ingest.names import FIELD_OPTION, FIELD_VOTER_ID
+from votecontract.entry import MAX_VOTER_ID_CHARS, VOTER_ID_REGEX
+from votecontract.names import FIELD_OPTION, FIELD_VOTER_ID
 
 JSON_MEDIA_TYPE = "application/json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MEDIA_TYPES = (JSON_MEDIA_TYPE, FORM_MEDIA_TYPE)
-VOTER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-VOTER_COOKIE = FIELD_VOTER_ID
+VOTER_ID_PATTERN = re.compile(VOTER_ID_REGEX)
 
 
 @dataclass
@@ -108,7 +108,8 @@ def parse_ballot(kind: str, body: bytes, options: Collection[str]) -> Ballot:
         raise VoteError(
             422,
             "invalid_voter_id",
-            f"'{FIELD_VOTER_ID}' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
+            f"'{FIELD_VOTER_ID}' must be 1-{MAX_VOTER_ID_CHARS} characters"
+            " of A-Z, a-z, 0-9, '_' or '-'",
         )
     return Ballot(option, voter_id)
 

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ingest.names import ENV_LOG_FORMAT, ENV_MAX_BACKLOG, ENV_REDIS_URL, ENV_VOTE_STREAM
 from loadtest.httpload import LoadFigures, load, serve, use_wrk
+from votecontract.names import ENV_LOG_FORMAT, ENV_MAX_BACKLOG, ENV_REDIS_URL, ENV_VOTE_STREAM
 
 BODY = b'{"option": "cats", "voter_id": "bench-voter"}'
 

@@ -27,7 +27,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from ingest.names import (
+from processor.migrate import migrate
+from votecontract.names import (
     ENV_BATCH_SIZE,
     ENV_DATABASE_URL,
     ENV_LOG_FORMAT,
@@ -38,7 +39,6 @@ from ingest.names import (
     FIELD_OPTION,
     FIELD_VOTER_ID,
 )
-from processor.migrate import migrate
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -35,17 +35,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ingest.app import create_app
-from ingest.names import (
+from ingest.readside.results import build_results
+from ingest.settings import IngestSettings
+from loadtest.httpload import load, serve, use_wrk
+from processor.migrate import migrate
+from votecontract.names import (
     DEFAULT_VOTE_OPTIONS,
     ENV_DATABASE_URL,
     ENV_LOG_FORMAT,
     ENV_REDIS_URL,
     ENV_VOTE_STREAM,
 )
-from ingest.results import build_results
-from ingest.settings import IngestSettings
-from loadtest.httpload import load, serve, use_wrk
-from processor.migrate import migrate
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TALLY = {"cats": 123_456, "dogs": 98_765}

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ingest.names import (
+from votecontract.names import (
     ENV_DATABASE_URL,
     ENV_HOST,
     ENV_MAX_BACKLOG,

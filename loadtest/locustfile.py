@@ -30,10 +30,10 @@ from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
 from locust.runners import LocalRunner
 
-from ingest.environment import env_list
-from ingest.names import DEFAULT_VOTE_OPTIONS, ENV_VOTE_OPTIONS, FIELD_OPTION, FIELD_VOTER_ID
 from loadtest.ledger import write_ledger
 from loadtest.vote_run import VoteRun, parse_weights, stepped_users
+from votecontract.environment import env_list
+from votecontract.names import DEFAULT_VOTE_OPTIONS, ENV_VOTE_OPTIONS, FIELD_OPTION, FIELD_VOTER_ID
 
 logger = logging.getLogger(__name__)
 

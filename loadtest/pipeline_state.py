@@ -12,8 +12,8 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ingest.names import StreamNames
 from loadtest.ledger import AcceptedVote, EntryId
+from votecontract.names import StreamNames
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 
-from ingest.environment import Environ, process_environ
-from ingest.names import (
-    StreamNames,
-)
-from ingest.shared_env import database_url, redis_url, stream_names
 from loadtest import pipeline_state as state
 from loadtest.ledger import AcceptedVote, EntryId, Ledger, read_ledger
+from votecontract.environment import Environ, process_environ
+from votecontract.names import (
+    StreamNames,
+)
+from votecontract.shared_env import database_url, redis_url, stream_names
 
 SHOWN_PER_CHECK = 20
 

@@ -22,13 +22,13 @@ from typing import Any
 
 import asyncpg
 
-from ingest.environment import process_environ
 from loadtest import charts
 from loadtest.ledger import read_ledger
 from loadtest.local_pipeline import REPO_ROOT, LocalPipeline
 from loadtest.machine import describe_machine
 from loadtest.run import LoadTest, own_pipeline_config, run_against
 from loadtest.timeline import Timeline, run_timeline
+from votecontract.environment import process_environ
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
 NUMBER = r"([\d,]+(?:\.\d+)?)"

@@ -24,10 +24,10 @@ from typing import Any
 
 import asyncpg
 
-from ingest.environment import Environ, process_environ
-from ingest.names import ENV_DATABASE_URL, ENV_VOTE_STREAM, StreamNames
 from loadtest.local_pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, http_ok
 from loadtest.reconcile import ReconcileSettings
+from votecontract.environment import Environ, process_environ
+from votecontract.names import ENV_DATABASE_URL, ENV_VOTE_STREAM, StreamNames
 
 DEV_INGEST_URL = "http://127.0.0.1:8000"
 OWN_STREAM = "loadtest:votes"

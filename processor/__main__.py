@@ -10,13 +10,13 @@ import sys
 import asyncpg
 import uvloop
 
-from ingest.environment import SettingsError
-from ingest.jsonlog import configure_logging
 from processor.job import run_job
 from processor.migrate import MigrationError, migrate
 from processor.replay import replay_dead_letters
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
+from votecontract.environment import SettingsError
+from votecontract.jsonlog import configure_logging
 
 logger = logging.getLogger("processor")
 

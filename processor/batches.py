@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from ingest.names import ENV_MAX_DELIVERIES
 from processor.entries import Poison, Vote, option_lookup, parse_entry
 from processor.stream import RawEntry
 from processor.voterows import VoteRows, add_ingest_votes, copy_options
+from votecontract.names import ENV_MAX_DELIVERIES
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ingest.names import StreamNames
+from votecontract.names import StreamNames
 
 # Checked and deleted in one script: XGROUP DELCONSUMER discards the consumer's pending
 # entries, so a consumer that gained one between a check and the delete would lose votes.

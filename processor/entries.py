@@ -6,17 +6,24 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ingest.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
+from votecontract.entry import (
+    ENTRY_FIELDS,
+    MAX_ACCEPTED_MS_DIGITS,
+    MAX_VOTER_ID_CHARS,
+    VOTER_ID_CHARS,
+    VOTER_ID_REGEX,
+)
+from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
 
 OPTION_FIELD = FIELD_OPTION.encode()
 VOTER_ID_FIELD = FIELD_VOTER_ID.encode()
 ACCEPTED_MS_FIELD = FIELD_ACCEPTED_MS.encode()
-_REQUIRED = (OPTION_FIELD, VOTER_ID_FIELD, ACCEPTED_MS_FIELD)
-VOTER_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-MAX_VOTER_CHARS = 64
-# Up to 15 digits keeps the instant inside PostgreSQL's timestamptz range (year < 294276).
-MAX_ACCEPTED_MS_DIGITS = 15
-_VOTER_PATTERN = re.compile(rb"[A-Za-z0-9_-]{1,%d}" % MAX_VOTER_CHARS)
+# The fields in the order ingest writes them (the fast path in voterows relies on it).
+INGEST_FIELD_ORDER = tuple(name.encode() for name in ENTRY_FIELDS)
+_REQUIRED = INGEST_FIELD_ORDER
+VOTER_CHARS = VOTER_ID_CHARS.encode()
+MAX_VOTER_CHARS = MAX_VOTER_ID_CHARS
+_VOTER_PATTERN = re.compile(VOTER_ID_REGEX.encode())
 _MS_PATTERN = re.compile(rb"[0-9]{1,%d}" % MAX_ACCEPTED_MS_DIGITS)
 _SHOWN_CHARS = 64
 
@@ -91,7 +98,8 @@ def _option_problem(raw: bytes, options: Mapping[bytes, str]) -> str:
 def _voter_problem(raw: bytes) -> str:
     if not _is_utf8(raw):
         return f"{FIELD_VOTER_ID} is not valid UTF-8: {_shown(raw)}"
-    return f"{FIELD_VOTER_ID} must be 1-64 characters of A-Z a-z 0-9 _ -, got {_shown(raw)}"
+    rule = f"1-{MAX_VOTER_CHARS} characters of A-Z a-z 0-9 _ -"
+    return f"{FIELD_VOTER_ID} must be {rule}, got {_shown(raw)}"
 
 
 def _is_utf8(raw: bytes) -> bool:

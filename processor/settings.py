@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
-from ingest.environment import (
+from votecontract.environment import (
     Environ,
     env_float,
     env_int,
     process_environ,
 )
-from ingest.names import (
+from votecontract.names import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     DEFAULT_VOTE_OPTIONS,
@@ -30,7 +30,7 @@ from ingest.names import (
     ENV_TEST_STOP_AFTER_COMMIT,
     StreamNames,
 )
-from ingest.shared_env import database_url, log_format, redis_url, stream_names, vote_options
+from votecontract.shared_env import database_url, log_format, redis_url, stream_names, vote_options
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from ingest.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON, StreamNames
 from processor.entries import Poison
+from votecontract.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON, StreamNames
 
 logger = logging.getLogger(__name__)
 

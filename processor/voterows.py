@@ -16,20 +16,19 @@ from operator import itemgetter
 from typing import Any
 
 from processor.entries import (
-    ACCEPTED_MS_FIELD,
-    MAX_ACCEPTED_MS_DIGITS,
+    INGEST_FIELD_ORDER,
     MAX_VOTER_CHARS,
-    OPTION_FIELD,
     VOTER_CHARS,
-    VOTER_ID_FIELD,
     Vote,
     parse_entry_id,
 )
+from votecontract.entry import MAX_ACCEPTED_MS_DIGITS
 
 StreamId = tuple[int, int]
 
-# Ingest writes the fields in this order; another order is valid but takes the slow path.
-_INGEST_FIELDS = (OPTION_FIELD, VOTER_ID_FIELD, ACCEPTED_MS_FIELD)
+# Ingest writes the fields in this order (votecontract.entry.ENTRY_FIELDS); another order is
+# valid but takes the slow path.
+_INGEST_FIELDS = INGEST_FIELD_ORDER
 _ENTRY_ID, _FIELDS = itemgetter(0), itemgetter(1)
 _OPTION, _VOTER, _ACCEPTED = itemgetter(1), itemgetter(3), itemgetter(5)
 # In COPY text format only these characters need escaping. Options are free text; voter IDs and

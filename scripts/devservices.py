@@ -20,7 +20,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from ingest.environment import redact_url
+from votecontract.environment import redact_url
 
 WAIT_S = 15.0
 

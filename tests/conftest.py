@@ -3,16 +3,9 @@ per test, on the real servers, so tests never touch a developer's running instan
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -21,74 +14,15 @@ import redis
 import redis.asyncio as aioredis
 from hypothesis import settings
 
-from ingest.names import StreamNames
-from processor.migrate import migrate
-
-# Fixtures of the read side (results, vote status, live stream, page).
-pytest_plugins = ["tests.read_fixtures"]
+from tests.support.databases import emptied_vote_database, migrated_database, private_database
+from tests.support.servers import TEST_REDIS_URL, ThrowawayRedis, free_port
+from votecontract.names import StreamNames
 
 # In CI every property test replays the same examples (a failure means a change broke
 # something, not an unlucky draw); locally each run explores new ones.
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TEST_PG_ADMIN_URL = os.environ.get(
-    "TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _dsn_with_database(admin_url: str, database: str) -> str:
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{database}"
-
-
-async def _admin_execute(sql: str) -> None:
-    conn = await asyncpg.connect(TEST_PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def private_database(label: str) -> Iterator[str]:
-    """An empty database of the caller's own, dropped at the end."""
-    name = f"vote_test_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _dsn_with_database(TEST_PG_ADMIN_URL, name)
-    finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextmanager
-def migrated_database(label: str) -> Iterator[str]:
-    """A private database with the processor's migrations applied. Tests that record votes
-    use one: `pg_database_url` must stay empty for others, and entry IDs of different test
-    streams may coincide."""
-    with private_database(label) as url:
-        asyncio.run(migrate(url))
-        yield url
-
-
-VOTE_TABLES = "vote_events, ballots, tally, dead_letters"
-
-
-async def empty_vote_tables(conn: asyncpg.Connection) -> None:
-    await conn.execute(f"TRUNCATE {VOTE_TABLES}")
-
-
-@asynccontextmanager
-async def emptied_vote_database(url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to a migrated database whose vote tables were just emptied."""
-    conn = await asyncpg.connect(url)
-    try:
-        await empty_vote_tables(conn)
-        yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -131,52 +65,6 @@ async def redis_client(redis_url: str, key_prefix: str) -> AsyncIterator[aioredi
         await client.aclose()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class ThrowawayRedis:
-    """A redis-server of a test's own, which the test may stop and start again."""
-
-    port: int
-    workdir: Path
-    extra_args: tuple[str, ...] = ()
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.workdir), *self.extra_args]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        self._wait_until_listening()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        pytest.fail(f"throwaway redis-server did not listen on {self.port}")
-
-
 @pytest.fixture
 def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
     server = ThrowawayRedis(port=free_port(), workdir=tmp_path)
@@ -185,3 +73,20 @@ def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A private database of this session with the processor schema, dropped at the end.
+
+    Not the shared `pg_database_url`: other tests rely on that one starting empty.
+    """
+    with migrated_database("processor") as url:
+        yield url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the migrated database, its tables emptied first."""
+    async with emptied_vote_database(database_url) as conn:
+        yield conn

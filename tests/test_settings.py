@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.environment import SettingsError
-from ingest.names import (
+from ingest.settings import IngestSettings
+from votecontract.environment import SettingsError
+from votecontract.names import (
     ENV_BACKLOG_REFRESH_S,
     ENV_HOST,
     ENV_LOG_FORMAT,
@@ -20,7 +21,6 @@ from ingest.names import (
     ENV_VOTE_STREAM,
     StreamNames,
 )
-from ingest.settings import IngestSettings
 
 
 def test_defaults() -> None:

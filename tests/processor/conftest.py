@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import asyncpg
 import pytest
 
-from ingest.names import StreamNames
 from processor.settings import ProcessorSettings
-from tests.conftest import emptied_vote_database, migrated_database
-
-
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A private database of this session with the processor schema, dropped at the end.
-
-    Not the shared `pg_database_url`: other tests rely on that one starting empty.
-    """
-    with migrated_database("processor") as url:
-        yield url
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to the migrated database, its tables emptied first."""
-    async with emptied_vote_database(database_url) as conn:
-        yield conn
+from votecontract.names import StreamNames
 
 
 @pytest.fixture

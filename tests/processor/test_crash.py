@@ -13,16 +13,16 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from ingest.names import ENV_READY_FILE, ENV_TEST_STOP_AFTER_COMMIT
 from processor.settings import ProcessorSettings
-from tests.processor.jobprocess import (
+from tests.support.jobprocess import (
     job_env,
     start_job,
     summary_lines,
     wait_until_ready_or_done,
     wait_until_stopped_or_done,
 )
-from tests.processor.state import add_votes, fold, group_lag, random_votes, recorded
+from tests.support.votestate import add_votes, fold, group_lag, random_votes, recorded
+from votecontract.names import ENV_READY_FILE, ENV_TEST_STOP_AFTER_COMMIT
 
 TRIALS = 24
 

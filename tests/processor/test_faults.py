@@ -15,9 +15,9 @@ import redis.asyncio as aioredis
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
-from tests.conftest import ThrowawayRedis
-from tests.processor.proxy import TcpProxy
-from tests.processor.state import add_votes, fold, random_votes, recorded, stream_id
+from tests.support.proxy import TcpProxy
+from tests.support.servers import ThrowawayRedis
+from tests.support.votestate import add_votes, fold, random_votes, recorded, stream_id
 
 
 async def wait_for_events(db: asyncpg.Connection, at_least: int) -> None:

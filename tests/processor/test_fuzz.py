@@ -3,6 +3,8 @@ votes. Each entry ends recorded or dead-lettered with a reason; the Job drains a
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import uuid
 
@@ -11,7 +13,14 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.names import (
+from processor.job import Job
+from processor.settings import ProcessorSettings
+from processor.summary import Outcome
+from tests.support.databases import empty_vote_tables
+from tests.support.votestate import OPTIONS, stream_id
+from votecontract.names import (
+
+pytestmark = pytest.mark.security
     FIELD_ACCEPTED_MS,
     FIELD_DEAD_ORIGINAL_ID,
     FIELD_DEAD_REASON,
@@ -19,11 +28,6 @@ from ingest.names import (
     FIELD_VOTER_ID,
     StreamNames,
 )
-from processor.job import Job
-from processor.settings import ProcessorSettings
-from processor.summary import Outcome
-from tests.conftest import empty_vote_tables
-from tests.processor.state import OPTIONS, stream_id
 
 Fields = list[tuple[bytes, bytes]]
 _KNOWN = [name.encode() for name in (FIELD_OPTION, FIELD_VOTER_ID, FIELD_ACCEPTED_MS)]

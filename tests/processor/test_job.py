@@ -10,11 +10,10 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 
-from ingest.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
-from tests.processor.state import (
+from tests.support.votestate import (
     add_votes,
     fold,
     group_lag,
@@ -22,6 +21,7 @@ from tests.processor.state import (
     recorded,
     votes_with_one_worn_out,
 )
+from votecontract.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON
 
 
 async def run(settings: ProcessorSettings, **changes: object) -> Job:

@@ -12,17 +12,17 @@ import asyncpg
 import pytest
 
 from processor.migrate import MigrationError, load_migrations, migrate
-from tests.conftest import TEST_PG_ADMIN_URL, _admin_execute, _dsn_with_database
+from tests.support.databases import TEST_PG_ADMIN_URL, admin_execute, dsn_with_database
 
 
 @pytest.fixture
 async def empty_database() -> AsyncIterator[str]:
     name = f"vote_test_migrate_{uuid.uuid4().hex[:10]}"
-    await _admin_execute(f'CREATE DATABASE "{name}"')
+    await admin_execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _dsn_with_database(TEST_PG_ADMIN_URL, name)
+        yield dsn_with_database(TEST_PG_ADMIN_URL, name)
     finally:
-        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def applied_versions(url: str) -> list[int]:

@@ -11,15 +11,15 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.names import StreamNames
 from processor.batches import Validation, build_batch
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.store import VoteStore
 from processor.stream import VoteStream
 from processor.trim import StreamTrimmer
-from tests.conftest import empty_vote_tables
-from tests.processor.state import OPTIONS, add_votes, fold, group_lag, recorded
+from tests.support.databases import empty_vote_tables
+from tests.support.votestate import OPTIONS, add_votes, fold, group_lag, recorded
+from votecontract.names import StreamNames
 
 _votes = st.lists(
     st.tuples(st.sampled_from(OPTIONS), st.sampled_from("abcde")), min_size=1, max_size=40

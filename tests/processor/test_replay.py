@@ -16,8 +16,8 @@ from processor.replay import replay_dead_letters
 from processor.settings import ProcessorSettings
 from processor.store import VoteStore
 from processor.voterows import VoteRows
-from tests.processor.jobprocess import job_env
-from tests.processor.state import OPTIONS, fold, recorded, votes_with_one_worn_out
+from tests.support.jobprocess import job_env
+from tests.support.votestate import OPTIONS, fold, recorded, votes_with_one_worn_out
 
 
 def vote_fields(option: bytes, voter: bytes) -> list[bytes]:

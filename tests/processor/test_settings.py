@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from ingest.environment import SettingsError
-from ingest.names import ENV_DATABASE_APP_ROLE
 from processor.settings import ProcessorSettings
+from votecontract.environment import SettingsError
+from votecontract.names import ENV_DATABASE_APP_ROLE
 
 
 def test_defaults_are_usable() -> None:

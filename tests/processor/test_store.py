@@ -13,7 +13,7 @@ import pytest
 from processor.entries import Poison, Vote
 from processor.store import BatchCounts, VoteStore
 from processor.voterows import VoteRows
-from tests.processor.state import OPTIONS, fold, recorded
+from tests.support.votestate import OPTIONS, fold, recorded
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from ingest.names import StreamNames
 from processor.trim import StreamTrimmer
-from tests.processor.state import add_votes
+from tests.support.votestate import add_votes
+from votecontract.names import StreamNames
 
 
 async def ids_in(redis: aioredis.Redis, stream: str) -> list[str]:

@@ -1,5 +1,4 @@
-"""Security fixtures: a redis-server with the shipped ACL (plain and TLS), and the processor's
-migrated session database (imported from the processor tests' fixtures)."""
+"""Security fixtures: a redis-server with the shipped ACL (plain and TLS)."""
 
 from __future__ import annotations
 
@@ -8,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.names import StreamNames
-from tests.processor.conftest import database_url, db
-from tests.security.certs import TlsFiles, make_certificates
-from tests.security.redisacl import AclRedis, acl_server
-
-__all__ = ["acl_redis", "database_url", "db", "tls_files", "tls_redis"]
+from tests.support.certs import TlsFiles, make_certificates
+from tests.support.redisacl import AclRedis, acl_server
+from votecontract.names import StreamNames
 
 
 @pytest.fixture

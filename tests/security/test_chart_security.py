@@ -12,10 +12,10 @@ import pytest
 import redis
 from redis.exceptions import NoPermissionError
 
-from tests.conftest import ThrowawayRedis, free_port
-from tests.helmchart import find, pod_spec, render
+from tests.support.helmchart import find, pod_spec, render
+from tests.support.servers import ThrowawayRedis, free_port
 
-pytestmark = pytest.mark.helm
+pytestmark = [pytest.mark.helm, pytest.mark.security]
 
 
 def test_the_rendered_acl_loads_and_each_secret_url_logs_in(tmp_path: Path) -> None:

@@ -10,13 +10,15 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from ingest.names import StreamNames
 from processor.job import Job
 from processor.migrate import migrate
 from processor.settings import ProcessorSettings
-from tests.ingest_app import make_settings, running_app
-from tests.security.certs import TlsFiles
-from tests.security.tlspostgres import TlsPostgres, start_tls_postgres
+from tests.support.certs import TlsFiles
+from tests.support.ingest_app import make_settings, running_app
+from tests.support.tlspostgres import TlsPostgres, start_tls_postgres
+from votecontract.names import StreamNames
+
+pytestmark = pytest.mark.security
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,17 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from ingest.names import ENV_DATABASE_URL, ENV_PORT, ENV_REDIS_URL, ENV_VOTE_STREAM, StreamNames
-from tests.conftest import free_port
-from tests.test_main import start_ingest, wait_ready
+from tests.support.ingest_process import start_ingest, wait_ready
+from tests.support.servers import free_port
+from votecontract.names import (
+
+pytestmark = pytest.mark.security
+    ENV_DATABASE_URL,
+    ENV_PORT,
+    ENV_REDIS_URL,
+    ENV_VOTE_STREAM,
+    StreamNames,
+)
 
 MAX_EXAMPLES = 30  # per operation and phase: about 370 cases, 10-15 s
 # CI replays one fixed seed, so a run fails only for a change, not for the draw; set

@@ -18,7 +18,12 @@ import httpx
 import pytest
 import redis
 
-from ingest.names import (
+from tests.support.paths import ROOT
+from tests.support.redisacl import ADMIN, AclRedis, acl_server
+from tests.support.servers import free_port
+from votecontract.names import (
+
+pytestmark = pytest.mark.security
     ENV_DATABASE_URL,
     ENV_LOG_FORMAT,
     ENV_MAX_RUNTIME_S,
@@ -28,10 +33,7 @@ from ingest.names import (
     ENV_RETRY_BACKOFF_MS,
     StreamNames,
 )
-from tests.conftest import free_port
-from tests.security.redisacl import ADMIN, AclRedis, acl_server
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_PASSWORD = f"pg-pw-{secrets.token_hex(12)}"
 WRONG_PASSWORD = f"wrong-pw-{secrets.token_hex(12)}"
 

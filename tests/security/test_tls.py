@@ -8,10 +8,12 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ingest.names import StreamNames
 from processor.summary import Outcome
-from tests.security.redisacl import ADMIN, AclRedis
-from tests.security.test_redis_acl import run_pipeline
+from tests.support.aclpipeline import run_pipeline
+from tests.support.redisacl import ADMIN, AclRedis
+from votecontract.names import StreamNames
+
+pytestmark = pytest.mark.security
 
 
 async def test_ingest_keda_metric_and_a_job_work_over_tls(

@@ -1,0 +1,155 @@
+"""`GET /votes/{id}`: what became of an accepted vote.
+
+Postgres is asked first (recorded or dead-lettered is final), then the stream (pending), then
+Postgres again: a Job may record the entry and trim it from the stream between the first two
+reads, and without the third an accepted vote would briefly look never accepted (404).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from starlette.responses import JSONResponse, Response
+
+from ingest.readside.database import Database, DatabaseUnavailableError
+from ingest.readside.results import unavailable
+from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, StreamNames
+
+VOTE_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+BIGINT_MAX = 2**63 - 1  # entry_ms/entry_seq are Postgres bigint
+
+State = Literal["pending", "recorded", "dead_lettered"]
+
+STATUS_QUERY = """
+SELECT e.option, e.accepted_at, e.recorded_at,
+       coalesce(b.entry_ms = e.entry_ms AND b.entry_seq = e.entry_seq, false) AS is_current,
+       d.reason, d.dead_at
+FROM (SELECT $1::bigint AS ms, $2::bigint AS seq) AS k
+LEFT JOIN vote_events AS e ON e.entry_ms = k.ms AND e.entry_seq = k.seq
+LEFT JOIN ballots AS b ON b.voter_id = e.voter_id
+LEFT JOIN dead_letters AS d ON d.entry_ms = k.ms AND d.entry_seq = k.seq
+"""
+
+
+class InvalidVoteIdError(ValueError):
+    """Not a stream entry ID `<ms>-<seq>` within range."""
+
+
+def parse_vote_id(raw: str) -> tuple[int, int] | None:
+    """The ID's two parts; None for a well-formed stream ID beyond PostgreSQL's bigint, which
+    ingest (XADD with `*`: millisecond clock IDs) can never have accepted."""
+    match = VOTE_ID.fullmatch(raw)
+    if match is None:
+        raise InvalidVoteIdError(
+            "vote id must look like <milliseconds>-<sequence>, e.g. 1700000000000-0"
+        )
+    ms, seq = int(match[1]), int(match[2])
+    if ms > BIGINT_MAX or seq > BIGINT_MAX:
+        return None
+    return ms, seq
+
+
+@dataclass(frozen=True, slots=True)
+class VoteStatus:
+    id: str
+    state: State
+    option: str | None = None
+    accepted_at: datetime | None = None
+    recorded_at: datetime | None = None
+    ballot: Literal["current", "superseded"] | None = None
+    reason: str | None = None
+    dead_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the fields this state has; times in ISO 8601 UTC."""
+        fields: dict[str, Any] = {"id": self.id, "state": self.state}
+        for name in ("option", "accepted_at", "recorded_at", "ballot", "reason", "dead_at"):
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.astimezone(UTC).isoformat(timespec="milliseconds")
+            if value is not None:
+                fields[name] = value
+        return fields
+
+
+class VoteStatusService:
+    def __init__(self, database: Database, redis: aioredis.Redis, names: StreamNames) -> None:
+        self._database = database
+        self._redis = redis
+        self._names = names
+
+    async def lookup(self, vote_id: str) -> VoteStatus | None:
+        """None when the ID was never accepted. Raises InvalidVoteIdError, DatabaseUnavailableError,
+        RedisError."""
+        parts = parse_vote_id(vote_id)
+        if parts is None:
+            return None
+        ms, seq = parts
+        status = await self._from_database(vote_id, ms, seq)
+        if status is None:
+            status = await self._from_stream(vote_id)
+        if status is None:
+            status = await self._from_database(vote_id, ms, seq)
+        return status
+
+    async def _from_database(self, vote_id: str, ms: int, seq: int) -> VoteStatus | None:
+        row = await self._database.fetchrow(STATUS_QUERY, ms, seq)
+        if row is None:
+            return None
+        if row["recorded_at"] is not None:
+            return VoteStatus(
+                id=vote_id,
+                state="recorded",
+                option=row["option"],
+                accepted_at=row["accepted_at"],
+                recorded_at=row["recorded_at"],
+                ballot="current" if row["is_current"] else "superseded",
+            )
+        if row["reason"] is not None:
+            return VoteStatus(
+                id=vote_id, state="dead_lettered", reason=row["reason"], dead_at=row["dead_at"]
+            )
+        return None
+
+    async def _from_stream(self, vote_id: str) -> VoteStatus | None:
+        entries = await self._redis.xrange(self._names.stream, min=vote_id, max=vote_id, count=1)
+        if not entries:
+            return None
+        fields = {_text(key): _text(value) for key, value in (entries[0][1] or {}).items()}
+        return VoteStatus(
+            id=vote_id,
+            state="pending",
+            option=fields.get(FIELD_OPTION),
+            accepted_at=_accepted_at(fields.get(FIELD_ACCEPTED_MS)),
+        )
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _accepted_at(raw: str | None) -> datetime | None:
+    if raw is None or not raw.isdigit():
+        return None
+    return datetime.fromtimestamp(int(raw) / 1000, UTC)
+
+
+async def vote_status_response(service: VoteStatusService, vote_id: str) -> Response:
+    """`GET /votes/{id}`: 200 with the state, 400 malformed ID, 404 never accepted."""
+    headers = {"Cache-Control": "no-store"}
+    try:
+        status = await service.lookup(vote_id)
+    except InvalidVoteIdError as exc:
+        body = {"error": "invalid_vote_id", "detail": str(exc), "id": vote_id[:100]}
+        return JSONResponse(body, 400, headers=headers)
+    except (DatabaseUnavailableError, RedisError, OSError):
+        return unavailable("the vote's state cannot be read right now")
+    if status is None:
+        body = {"error": "vote_not_found", "detail": "no vote was accepted with this id"}
+        return JSONResponse({**body, "id": vote_id}, 404, headers=headers)
+    return JSONResponse(status.to_json(), headers=headers)

@@ -1,0 +1,76 @@
+"""The shipped ACL file (helm/files/redis-users.acl), rendered the way the chart renders it,
+and a redis-server of a test's own that loads it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from tests.support.certs import TlsFiles
+from tests.support.paths import ROOT
+from tests.support.servers import ThrowawayRedis, free_port
+from votecontract.names import StreamNames
+
+ACL_TEMPLATE = ROOT / "helm" / "files" / "redis-users.acl"
+ROLES = ("ingest", "processor", "keda")
+ADMIN = "admin"
+_GLOB = re.compile(r"[*?\[\]\\\s]")
+
+
+def new_passwords() -> dict[str, str]:
+    return {role: f"pw-{role}-{secrets.token_hex(12)}" for role in (*ROLES, ADMIN)}
+
+
+def render_acl(names: StreamNames, passwords: dict[str, str]) -> str:
+    """The role lines for `names`, passwords as SHA-256 hashes (as the chart renders them)."""
+    for name in (names.stream, names.dead_letter):
+        assert not _GLOB.search(name), f"{name!r} would be a glob pattern in the ACL"
+    text = ACL_TEMPLATE.read_text()
+    values = {
+        "STREAM": names.stream,
+        "DEAD_LETTER_STREAM": names.dead_letter,
+        **{
+            f"{role.upper()}_PASSWORD_SHA256": hashlib.sha256(passwords[role].encode()).hexdigest()
+            for role in ROLES
+        },
+    }
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    assert "${" not in text, text
+    return text
+
+
+@dataclass
+class AclRedis:
+    """A redis-server with the shipped ACL, the default user off and an admin for the test."""
+
+    server: ThrowawayRedis
+    passwords: dict[str, str] = field(default_factory=new_passwords)
+    scheme: str = "redis"
+    query: str = ""
+
+    def url(self, role: str, password: str | None = None) -> str:
+        secret = quote(self.passwords[role] if password is None else password, safe="")
+        host = f"{role}:{secret}@127.0.0.1:{self.server.port}"
+        return f"{self.scheme}://{host}/0{self.query}"
+
+
+def acl_server(workdir: Path, names: StreamNames, tls: TlsFiles | None = None) -> AclRedis:
+    """Not started yet; with `tls` it listens only for TLS (clients must present a cert)."""
+    passwords = new_passwords()
+    admin_hash = hashlib.sha256(passwords[ADMIN].encode()).hexdigest()
+    acl = workdir / "users.acl"
+    acl.write_text(
+        "user default off\n"
+        f"user {ADMIN} on #{admin_hash} ~* &* +@all\n" + render_acl(names, passwords)
+    )
+    port = free_port()
+    args: tuple[str, ...] = ("--aclfile", str(acl))
+    if tls is None:
+        return AclRedis(ThrowawayRedis(port, workdir, args), passwords)
+    args += ("--port", "0", "--tls-port", str(port), *tls.server_args())
+    return AclRedis(ThrowawayRedis(port, workdir, args), passwords, "rediss", tls.url_query())
