@@ -3,12 +3,11 @@ votes. Each entry ends recorded or dead-lettered with a reason; the Job drains a
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import uuid
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,8 +18,6 @@ from processor.summary import Outcome
 from tests.support.databases import empty_vote_tables
 from tests.support.votestate import OPTIONS, stream_id
 from votecontract.names import (
-
-pytestmark = pytest.mark.security
     FIELD_ACCEPTED_MS,
     FIELD_DEAD_ORIGINAL_ID,
     FIELD_DEAD_REASON,
@@ -28,6 +25,8 @@ pytestmark = pytest.mark.security
     FIELD_VOTER_ID,
     StreamNames,
 )
+
+pytestmark = pytest.mark.security
 
 Fields = list[tuple[bytes, bytes]]
 _KNOWN = [name.encode() for name in (FIELD_OPTION, FIELD_VOTER_ID, FIELD_ACCEPTED_MS)]

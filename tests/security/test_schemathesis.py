@@ -20,14 +20,14 @@ import redis.asyncio as aioredis
 from tests.support.ingest_process import start_ingest, wait_ready
 from tests.support.servers import free_port
 from votecontract.names import (
-
-pytestmark = pytest.mark.security
     ENV_DATABASE_URL,
     ENV_PORT,
     ENV_REDIS_URL,
     ENV_VOTE_STREAM,
     StreamNames,
 )
+
+pytestmark = pytest.mark.security
 
 MAX_EXAMPLES = 30  # per operation and phase: about 370 cases, 10-15 s
 # CI replays one fixed seed, so a run fails only for a change, not for the draw; set

@@ -22,8 +22,6 @@ from tests.support.paths import ROOT
 from tests.support.redisacl import ADMIN, AclRedis, acl_server
 from tests.support.servers import free_port
 from votecontract.names import (
-
-pytestmark = pytest.mark.security
     ENV_DATABASE_URL,
     ENV_LOG_FORMAT,
     ENV_MAX_RUNTIME_S,
@@ -33,6 +31,8 @@ pytestmark = pytest.mark.security
     ENV_RETRY_BACKOFF_MS,
     StreamNames,
 )
+
+pytestmark = pytest.mark.security
 
 PG_PASSWORD = f"pg-pw-{secrets.token_hex(12)}"
 WRONG_PASSWORD = f"wrong-pw-{secrets.token_hex(12)}"
