@@ -76,7 +76,7 @@ def test_the_import_rules_hold_on_the_tree(tree_copy: Path) -> None:
         ("ingest/app.py", "import processor.job", "never import each other"),
         ("processor/job.py", "from ingest import votes", "never import each other"),
         ("votecontract/names.py", "import ingest.app", "imports nothing of the project"),
-        ("processor/scaledjob/runner.py", "import processor.store", "shares no code with the Job"),
+        ("processor/scaledjob/runner.py", "import processor.store", "share no code with the Job"),
     ],
 )
 def test_a_deliberate_break_fails_the_import_rules(
