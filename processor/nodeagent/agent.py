@@ -32,6 +32,7 @@ from processor.nodeagent.node import (
 from processor.nodeagent.pods import AddressPool, pod_runtime, unsupported
 from processor.nodeagent.podspec import MissingObjectError, PodSpecError, decode_secret
 from processor.nodeagent.runtime import PodRuntime
+from processor.nodeagent.services import ServiceProxies
 from processor.nodeagent.status import pod_status, refused_status
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class NodeAgent:
         self.node = NodeRegistration(api, settings.node_name, settings.host_ip, machine_capacity())
         self.pods: dict[str, LocalPod] = {}
         self.addresses = AddressPool()
+        self.services = ServiceProxies()
 
     def run(self, stop: threading.Event) -> None:
         self.node.register()
@@ -81,6 +83,7 @@ class NodeAgent:
     def reconcile(self) -> None:
         selector = f"spec.nodeName={self.settings.node_name}"
         listed = self.api.get("/api/v1/pods", fieldSelector=selector)
+        self.services.update(self.api.get("/api/v1/services")["items"], listed["items"])
         seen = set()
         for pod in listed["items"]:
             seen.add(pod["metadata"]["uid"])
@@ -128,7 +131,9 @@ class NodeAgent:
         address = self.addresses.take()
         try:
             local.directory.mkdir(parents=True, exist_ok=True)
-            runtime = pod_runtime(pod, self.image, local.directory, address, self.object_data)
+            runtime = pod_runtime(
+                pod, self.image, local.directory, address, self.object_data, self.services.hosts()
+            )
         except MissingObjectError as error:
             self.addresses.give_back(address)
             self.report(
@@ -181,6 +186,7 @@ class NodeAgent:
         shutil.rmtree(local.directory, ignore_errors=True)
 
     def shutdown(self) -> None:
+        self.services.update([], [])
         for local in self.pods.values():
             if local.runtime is not None and not local.runtime.finished:
                 local.runtime.terminate(5.0, time.monotonic())

@@ -58,12 +58,17 @@ class AddressPool:
 
 
 def pod_runtime(
-    pod: dict[str, Any], image: ImageConfig, pod_dir: Path, pod_ip: str, data: ObjectData
+    pod: dict[str, Any],
+    image: ImageConfig,
+    pod_dir: Path,
+    pod_ip: str,
+    data: ObjectData,
+    hosts: Mapping[str, str],
 ) -> PodRuntime:
     """The pod's containers, planned (volumes materialized) but not started."""
     pod.setdefault("status", {})["podIP"] = pod_ip
     runs = []
     for container in pod["spec"]["containers"]:
-        plan = plan_container(pod, container, image, pod_dir, data)
+        plan = plan_container(pod, container, image, pod_dir, data, hosts)
         runs.append(ContainerRun(container, plan, pod_dir / f"{container['name']}.log"))
     return PodRuntime(pod_ip, pod["spec"].get("restartPolicy", "Always"), runs)

@@ -150,6 +150,15 @@ def rewrite(text: str, mounts: Mapping[str, Path]) -> str:
     return re.sub(pattern, lambda match: str(by_path[match[1]]), text)
 
 
+def rewrite_hosts(text: str, hosts: Mapping[str, str]) -> str:
+    """Every Service host name in `text` (at a host-name boundary) replaced by its address."""
+    if not hosts:
+        return text
+    choices = "|".join(re.escape(name) for name in sorted(hosts, key=len, reverse=True))
+    pattern = r"(?<![\w.-])(" + choices + r")(?![\w.-])"
+    return re.sub(pattern, lambda match: hosts[match[1]], text)
+
+
 def write_files(target: Path, data: Mapping[str, str], volume: Mapping[str, Any]) -> None:
     mode = int(volume.get("defaultMode", 0o644))
     items = volume.get("items")
@@ -205,16 +214,21 @@ def plan_container(
     image: ImageConfig,
     pod_dir: Path,
     data: ObjectData,
+    hosts: Mapping[str, str] | None = None,
 ) -> ContainerPlan:
+    """`hosts`: Service host names -> addresses (services.ServiceProxies.hosts)."""
     mounts = volume_mounts(pod, container, pod_dir, data)
     pod_ip = (pod.get("status") or {}).get("podIP", "127.0.0.1")
+    hosts = hosts or {}
     env = {}
     for name, value in container_env(container, pod, image, data).items():
-        env[name] = pod_ip if value == ALL_INTERFACES else rewrite(value, mounts)
+        local = rewrite_hosts(rewrite(value, mounts), hosts)
+        env[name] = pod_ip if value == ALL_INTERFACES else local
     if "/tmp" in mounts:
         env["TMPDIR"] = str(mounts["/tmp"])
     argv = container_argv(image, container.get("command"), container.get("args"))
-    argv = local_command(tuple(expand(rewrite(word, mounts), env) for word in argv))
+    words = (rewrite_hosts(rewrite(word, mounts), hosts) for word in argv)
+    argv = local_command(tuple(expand(word, env) for word in words))
     return ContainerPlan(container["name"], argv, env, mounts)
 
 
