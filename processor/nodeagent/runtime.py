@@ -159,7 +159,8 @@ class PodRuntime:
         if self.terminating_until is not None and now >= self.terminating_until:
             for container in self.containers:
                 container.signal(signal.SIGKILL)
-        waiting = any(c.running or c.restart_at is not None for c in self.containers)
+        # Finished only once every exit is reaped (recorded), not merely observed.
+        waiting = any(c.process is not None or c.restart_at is not None for c in self.containers)
         self.finished = not waiting
 
     def terminate(self, grace_s: float, now: float) -> None:
