@@ -45,7 +45,7 @@ bench-processor: venv
 bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
 	$(PY) -m loadtest.bench_results
 
-# Load test and benchmark report (README: "Load testing and benchmark report").
+# Load test and benchmark report (docs/benchmarks.md).
 USERS ?= 50
 SPAWN_RATE ?= 10
 DURATION ?= 60s
@@ -61,7 +61,7 @@ report: venv
 	$(PY) -m loadtest.report
 
 .PHONY: security
-# Least privilege, TLS, secrets, fuzzing and HTTP hardening tests (README "Security").
+# Least privilege, TLS, secrets, fuzzing and HTTP hardening tests (docs/security.md).
 security: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest -m security

@@ -36,7 +36,7 @@ from votecontract.shared_env import database_url, log_format, redis_url, stream_
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """Everything the ingest service is configured with; see README.md for the variables."""
+    """Everything the ingest service is configured with; docs/configuration.md has the variables."""
 
     redis_url: str = DEFAULT_REDIS_URL
     options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
@@ -56,7 +56,7 @@ class IngestSettings:
     results_max_age_s: float = 1.0
     results_poll_s: float = 1.0
     sse_heartbeat_s: float = 15.0
-    # Per-worker HTTP limits (README "Security"): concurrent connections or requests before
+    # Per-worker HTTP limits (docs/security.md): concurrent connections or requests before
     # uvicorn answers 503 (SSE streams count), bytes of one request's line and headers, and
     # idle keep-alive seconds.
     limit_concurrency: int = 4096

@@ -35,7 +35,7 @@ from votecontract.shared_env import database_url, log_format, redis_url, stream_
 
 @dataclass(frozen=True)
 class ProcessorSettings:
-    """Everything one Job needs; see the README's Processor section for each variable."""
+    """Everything one Job needs; docs/configuration.md describes each variable."""
 
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL

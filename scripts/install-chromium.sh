@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs headless Chromium and its WebDriver from Debian's packages (`chromium`,
-# `chromium-driver`) when either is missing, for the browser tests (tests/test_browser.py).
+# `chromium-driver`) when either is missing, for the browser tests (tests/ingest/readside/test_browser.py).
 # Unattended: reads no stdin; apt keeps its downloads in /var/cache/apt, outside the clone.
 set -euo pipefail
 

@@ -1,7 +1,8 @@
 """The single definition of the names shared by ingest, processor, keda/ and helm/.
 
-Environment variable names are part of the public interface; `tests/test_names.py` checks
-that the manifests in `keda/` and `helm/` use exactly these.
+Environment variable names are part of the public interface (docs/configuration.md lists them
+all); `tests/votecontract/test_names.py` and `tests/keda/test_manifests.py` check that the
+manifests in `helm/` and `keda/` use exactly these.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ ENV_DATABASE_POOL_SIZE = "DATABASE_POOL_SIZE"
 ENV_DATABASE_TIMEOUT_S = "DATABASE_TIMEOUT_S"
 ENV_RESULTS_MAX_AGE_S = "RESULTS_MAX_AGE_S"
 
-# Security (see README "Security"): the PostgreSQL role `python -m processor migrate` grants the
+# Security (docs/security.md): the PostgreSQL role `python -m processor migrate` grants the
 # application's privileges to, and uvicorn's per-worker limits of `python -m ingest`.
 ENV_DATABASE_APP_ROLE = "DATABASE_APP_ROLE"
 ENV_LIMIT_CONCURRENCY = "LIMIT_CONCURRENCY"

@@ -2,7 +2,7 @@
 to the schema (status codes, content types, headers, bodies), over a bounded number of cases.
 
 /results/stream is excluded: it is an endless text/event-stream, which a request/response
-checker can only time out on (tests/test_events.py covers it).
+checker can only time out on (tests/ingest/readside/test_events.py covers it).
 """
 
 from __future__ import annotations

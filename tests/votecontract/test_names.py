@@ -1,4 +1,4 @@
-"""helm/ uses exactly the env-var, stream and group names that ingest/names.py defines."""
+"""helm/ uses exactly the env-var, stream and group names that votecontract/names.py defines."""
 
 from __future__ import annotations
 

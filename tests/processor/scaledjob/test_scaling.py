@@ -24,7 +24,7 @@ def lag(value: float, target: float = 10, activation: float = 0) -> TriggerMetri
 
 
 # (strategy, lag, target, maxReplicaCount, running, pending) -> Jobs created.
-# maxScale = ceil(min(lag / target, max)); see processor/scaling.py for the formulas.
+# maxScale = ceil(min(lag / target, max)); see processor/scaledjob/scaling.py for the formulas.
 CASES: list[tuple[str, ScalingStrategy, float, float, int, int, int, int]] = [
     ("accurate: issue example", ScalingStrategy("accurate"), 95, 10, 20, 3, 1, 9),
     ("accurate: all pending", ScalingStrategy("accurate"), 30, 10, 20, 3, 3, 0),
