@@ -2,7 +2,8 @@
 # `make dev`: the whole pipeline on this machine, in the foreground, until Ctrl-C.
 #
 # 1. virtualenv .venv with the project installed (re-installed when pyproject.toml changes);
-# 2. Redis at $REDIS_URL and PostgreSQL at $DATABASE_URL (defaults: the loopback ones); when one
+# 2. the Debian packages that are missing (scripts/install-packages.sh: Redis, PostgreSQL, wrk);
+#    Redis at $REDIS_URL and PostgreSQL at $DATABASE_URL (defaults: the loopback ones); when one
 #    does not answer, a private server is started with its data under .dev/ (kept between
 #    runs), on the default port if free, else on a free port (the URL is adjusted);
 # 3. the database of DATABASE_URL is created if missing and migrated;
@@ -120,6 +121,8 @@ stop_all() {
 }
 
 main() {
+  # Redis, PostgreSQL and wrk from Debian when their commands are missing (a fresh machine).
+  bash scripts/install-packages.sh || die "could not install the missing Debian packages"
   ensure_venv
   trap stop_all EXIT
   trap 'exit 0' INT TERM  # a requested stop is a clean one
