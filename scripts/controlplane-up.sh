@@ -149,6 +149,13 @@ start kube-apiserver "$bin/kube-apiserver" \
   --endpoint-reconciler-type none
 wait_for kube-apiserver 90 kubectl get --raw /readyz
 
+# KEDA's CRDs and namespace before any controller starts, so the garbage collector's first
+# discovery already maps keda.sh owners (else it logs "unable to get REST mapping" until its
+# 30 s resync). Server-side: the ScaledJob CRD is too large for client-side apply's annotation.
+kubectl apply --server-side -f "$crds" >"$state/logs/crds.log"
+kubectl wait --for condition=Established --timeout 60s -f "$crds" >>"$state/logs/crds.log"
+kubectl create namespace keda >/dev/null
+
 # component_flags <name> <port>: shared by the controller-manager and the scheduler
 # (own kubeconfig for API and delegated authn/authz, loopback secure port, no leader election).
 component_flags() {
@@ -165,11 +172,6 @@ start kube-scheduler "$bin/kube-scheduler" "${flags[@]}"
 wait_for kube-controller-manager 60 curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
 wait_for kube-scheduler 60 curl -fsSk "https://127.0.0.1:$sched_port/healthz"
 
-# KEDA: CRDs first (server-side: the ScaledJob CRD is too large for client-side apply's
-# last-applied annotation), then its namespace, then the operator.
-kubectl apply --server-side -f "$crds" >"$state/logs/crds.log"
-kubectl wait --for condition=Established --timeout 60s -f "$crds" >>"$state/logs/crds.log"
-kubectl create namespace keda >/dev/null
 # Outside a cluster KEDA needs: WATCH_NAMESPACE set ("" = all), its namespace from env (no
 # service-account mount to read it from), and every listener moved to loopback.
 start keda-operator env KUBECONFIG="$state/keda-operator.kubeconfig" WATCH_NAMESPACE="" \
