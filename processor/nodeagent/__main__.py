@@ -36,6 +36,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("text")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per API call otherwise
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         image = read_image_config(args.dockerfile)

@@ -14,6 +14,7 @@ LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_S = 40
 LEASE_RENEW_S = 10.0
 STATUS_RENEW_S = 30.0
+NOT_READY_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
 def micro_now() -> str:
@@ -88,6 +89,16 @@ class NodeRegistration:
                 raise
         self.renew_status()
         self.renew_lease()
+        self.clear_not_ready_taints()
+
+    def clear_not_ready_taints(self) -> None:
+        """The API server's TaintNodesByCondition admission taints a new Node not-ready; the
+        node lifecycle controller, which is not run here, lifts it once the Node is Ready."""
+        node = self.api.get(f"/api/v1/nodes/{self.name}")
+        taints = node["spec"].get("taints") or []
+        kept = [t for t in taints if t["key"] not in NOT_READY_TAINTS]
+        if kept != taints:
+            self.api.patch(f"/api/v1/nodes/{self.name}", {"spec": {"taints": kept or None}})
 
     def renew_status(self) -> None:
         status = node_status(self.host_ip, self.capacity)
