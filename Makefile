@@ -30,6 +30,7 @@ bench-ingest: venv
 # The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
 helm-check: venv
 	bash scripts/install-helm.sh
+	bash scripts/install-prometheus-crds.sh
 	$(PY) -m pytest -m helm
 
 # The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.

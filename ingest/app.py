@@ -15,6 +15,7 @@ from ingest.errors import http_exception_handler
 from ingest.headers import SecurityHeaders
 from ingest.metrics import IngestMetrics, metrics_endpoint
 from ingest.openapi import build_spec, openapi_endpoint
+from ingest.pipelinemetrics.monitor import pipeline_monitor
 from ingest.readside.openapi import read_paths
 from ingest.readside.routes import ReadSide
 from ingest.settings import IngestSettings
@@ -31,7 +32,13 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_state(settings, metrics) as state, read_side.running():
             app.state.ingest = state
-            yield
+            monitor = pipeline_monitor(settings, state.redis, read_side.database)
+            metrics.pipeline.monitor = monitor
+            try:
+                yield
+            finally:
+                metrics.pipeline.monitor = None
+                await monitor.aclose()
 
     routes: list[BaseRoute] = [
         *vote_endpoint.routes,

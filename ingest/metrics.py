@@ -1,4 +1,5 @@
-"""Prometheus metrics of one app instance (own registry, so several apps can coexist)."""
+"""Prometheus metrics of one app instance (own registry, so several apps can coexist): the
+service's own, and the pipeline's (ingest/pipelinemetrics), read when /metrics is scraped."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
+
+from ingest.pipelinemetrics.collector import PipelineCollector
 
 REJECT_REASONS = (
     "malformed_json",
@@ -52,6 +55,8 @@ class IngestMetrics:
         self.backlog = Gauge(
             "vote_backlog", "Entries not yet delivered to the consumer group", registry=reg
         )
+        self.pipeline = PipelineCollector()
+        reg.register(self.pipeline)
 
     def reject(self, reason: str) -> None:
         child = self._rejected_by_reason.get(reason)
@@ -62,4 +67,7 @@ class IngestMetrics:
 
 async def metrics_endpoint(request: Request) -> Response:
     metrics: IngestMetrics = request.app.state.metrics
+    monitor = metrics.pipeline.monitor
+    if monitor is not None:
+        await monitor.refresh()
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

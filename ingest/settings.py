@@ -25,6 +25,8 @@ from votecontract.names import (
     ENV_MAX_BACKLOG,
     ENV_MAX_BODY_BYTES,
     ENV_MAX_HEADER_BYTES,
+    ENV_PIPELINE_METRICS_MAX_AGE_S,
+    ENV_PIPELINE_METRICS_TIMEOUT_S,
     ENV_PORT,
     ENV_REDIS_TIMEOUT_S,
     ENV_RESULTS_MAX_AGE_S,
@@ -56,6 +58,11 @@ class IngestSettings:
     results_max_age_s: float = 1.0
     results_poll_s: float = 1.0
     sse_heartbeat_s: float = 15.0
+    # Pipeline metrics on /metrics (docs/monitoring.md): readings of the stream and of
+    # PostgreSQL younger than the max age are served as they are; a scrape waits at most the
+    # timeout for fresh ones, then serves the last ones with their age.
+    pipeline_metrics_max_age_s: float = 5.0
+    pipeline_metrics_timeout_s: float = 2.0
     # Per-worker HTTP limits (docs/security.md): concurrent connections or requests before
     # uvicorn answers 503 (SSE streams count), bytes of one request's line and headers, and
     # idle keep-alive seconds.
@@ -85,6 +92,12 @@ class IngestSettings:
             ),
             database_timeout_s=_positive(env, ENV_DATABASE_TIMEOUT_S, cls.database_timeout_s),
             results_max_age_s=_results_max_age(env),
+            pipeline_metrics_max_age_s=_positive(
+                env, ENV_PIPELINE_METRICS_MAX_AGE_S, cls.pipeline_metrics_max_age_s
+            ),
+            pipeline_metrics_timeout_s=_positive(
+                env, ENV_PIPELINE_METRICS_TIMEOUT_S, cls.pipeline_metrics_timeout_s
+            ),
             limit_concurrency=env_int(env, ENV_LIMIT_CONCURRENCY, cls.limit_concurrency, minimum=1),
             max_header_bytes=env_int(env, ENV_MAX_HEADER_BYTES, cls.max_header_bytes, minimum=1024),
             keep_alive_s=env_int(env, ENV_KEEP_ALIVE_S, cls.keep_alive_s, minimum=1),

@@ -75,6 +75,11 @@ ENV_DATABASE_POOL_SIZE = "DATABASE_POOL_SIZE"
 ENV_DATABASE_TIMEOUT_S = "DATABASE_TIMEOUT_S"
 ENV_RESULTS_MAX_AGE_S = "RESULTS_MAX_AGE_S"
 
+# Pipeline metrics of ingest's /metrics (docs/monitoring.md): a scrape reuses readings younger
+# than the max age and waits at most the timeout for fresh ones.
+ENV_PIPELINE_METRICS_MAX_AGE_S = "PIPELINE_METRICS_MAX_AGE_S"
+ENV_PIPELINE_METRICS_TIMEOUT_S = "PIPELINE_METRICS_TIMEOUT_S"
+
 # Security (docs/security.md): the PostgreSQL role `python -m processor migrate` grants the
 # application's privileges to, and uvicorn's per-worker limits of `python -m ingest`.
 ENV_DATABASE_APP_ROLE = "DATABASE_APP_ROLE"

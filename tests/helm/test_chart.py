@@ -1,6 +1,7 @@
 """The Helm chart, checked with real helm 3 and helm 4 binaries and no cluster: lint, render,
-validate every manifest (core kinds with kubernetes-validate, KEDA kinds against KEDA's CRD
-schemas), schema rejections, equality with keda/ and what an upgrade may change."""
+validate every manifest (core kinds with kubernetes-validate, KEDA and prometheus-operator kinds
+against their CRD schemas), schema rejections, equality with keda/ and what an upgrade may
+change."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from tests.support.helmchart import (
     values_args,
 )
 from tests.support.keda_crds import crd_validator
+from tests.support.prometheus_crds import prometheus_crd_validator
 from votecontract import names
 
 pytestmark = pytest.mark.helm
@@ -63,6 +65,8 @@ def renders() -> dict[tuple[str, str], list[Manifest]]:
 def validate(manifest: Manifest, kube_version: str) -> None:
     if manifest["apiVersion"].startswith("keda.sh/"):
         crd_validator(manifest["kind"], manifest["apiVersion"]).validate(manifest)
+    elif manifest["apiVersion"].startswith("monitoring.coreos.com/"):
+        prometheus_crd_validator(manifest["kind"], manifest["apiVersion"]).validate(manifest)
     else:
         kubernetes_validate.validate(manifest, kube_version, strict=True)
 

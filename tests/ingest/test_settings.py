@@ -133,3 +133,12 @@ def test_http_limits_are_read_and_checked() -> None:
     )
     with pytest.raises(SettingsError, match="MAX_HEADER_BYTES"):
         IngestSettings.from_env({"MAX_HEADER_BYTES": "10"})
+
+
+def test_pipeline_metrics_variables_are_read_and_checked() -> None:
+    env = {"PIPELINE_METRICS_MAX_AGE_S": "15", "PIPELINE_METRICS_TIMEOUT_S": "0.5"}
+    settings = IngestSettings.from_env(env)
+    assert (settings.pipeline_metrics_max_age_s, settings.pipeline_metrics_timeout_s) == (15, 0.5)
+    for name in env:
+        with pytest.raises(SettingsError, match=name):
+            IngestSettings.from_env({name: "0"})

@@ -66,7 +66,7 @@ async def test_tables_belong_to_the_migration_role(roles: Roles) -> None:
     assert len(owners) == 5  # the four tables of the contract and schema_migrations
 
 
-async def test_a_job_and_the_read_endpoints_work_as_the_app_role(
+async def test_a_job_the_read_endpoints_and_the_metrics_work_as_the_app_role(
     roles: Roles, redis_url: str, redis_client: aioredis.Redis, stream_names: StreamNames
 ) -> None:
     app_url = roles.url(roles.app)
@@ -88,7 +88,11 @@ async def test_a_job_and_the_read_endpoints_work_as_the_app_role(
         states = [(await http.get(location)).json() for location in ids]
         assert [s.get("ballot") for s in states] == ["superseded", "current", "current"]
         results = (await http.get("/results")).json()
+        metrics = (await http.get("/metrics")).text  # the pipeline metrics' reads
     assert {o["option"]: o["votes"] for o in results["options"]} == {"cats": 0, "dogs": 2}
+    assert 'vote_pipeline_reading_up{source="postgres"} 1.0' in metrics
+    assert "vote_ballots 2.0" in metrics
+    assert "vote_newest_recorded_latency_seconds " in metrics
 
 
 FORBIDDEN = {

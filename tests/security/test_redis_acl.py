@@ -70,6 +70,13 @@ REFUSED: dict[str, dict[str, Call]] = {
         "DEL": lambda r, n: r.delete(n.stream),
         "KEYS": lambda r, n: r.keys("*"),
         "another key": lambda r, n: r.xadd("other", {"a": "1"}),
+        # The pipeline metrics read the pending summary; nothing that changes the group.
+        "XACK": lambda r, n: r.xack(n.stream, n.group, "1-1"),
+        "XCLAIM": lambda r, n: r.xclaim(n.stream, n.group, "c", 0, ["1-1"]),
+        "XAUTOCLAIM": lambda r, n: r.xautoclaim(n.stream, n.group, "c", 0),
+        "XGROUP SETID": lambda r, n: r.xgroup_setid(n.stream, n.group, "$"),
+        "XGROUP DELCONSUMER": lambda r, n: r.xgroup_delconsumer(n.stream, n.group, "c"),
+        "XPENDING the dead letters": lambda r, n: r.xpending(n.dead_letter, n.group),
     },
     "processor": {
         "FLUSHALL": lambda r, n: r.flushall(),

@@ -1,5 +1,5 @@
 """One vote through every component, each under its own Redis ACL user: ingest, KEDA's
-metric, a processor Job, the read endpoints."""
+metric, a processor Job, the read endpoints and ingest's pipeline metrics."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ async def run_pipeline(
         results = await http.get("/results")
         assert results.json()["backlog"] == 0, results.text
         assert results.json()["total"] == 1, results.text
+        metrics = (await http.get("/metrics")).text
+        assert 'vote_pipeline_reading_up{source="redis"} 1.0' in metrics, metrics
+        assert "vote_pending_entries 0.0" in metrics, metrics
     return response.json()["id"], job
 
 

@@ -16,6 +16,10 @@ from ingest.settings import IngestSettings
 from ingest.state import AppState
 from votecontract.names import StreamNames
 
+# Nothing listens on port 1: an app a test builds without a database of the test's own gets
+# "connection refused" from the read side and the pipeline metrics, never a developer's data.
+NO_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/none"
+
 
 def make_settings(redis_url: str, names: StreamNames, **overrides: object) -> IngestSettings:
     base = IngestSettings(
@@ -23,6 +27,7 @@ def make_settings(redis_url: str, names: StreamNames, **overrides: object) -> In
         names=names,
         redis_timeout_s=0.5,
         backlog_refresh_s=0.05,
+        database_url=NO_DATABASE_URL,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

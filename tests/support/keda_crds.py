@@ -6,17 +6,15 @@ beside the repository (where CI and the developers' machines have them).
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
+from tests.support.crdschema import crd_schema_validator
 from tests.support.paths import ROOT
 
 CRD_FILES = {
@@ -45,27 +43,4 @@ def crd_validator(kind: str, api_version: str) -> jsonschema.Draft7Validator:
     validation, rejects unknown fields."""
     path = crds_dir() / CRD_FILES[kind]
     crd = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
-    group = crd["spec"]["group"]
-    for version in crd["spec"]["versions"]:
-        if f"{group}/{version['name']}" == api_version and version["served"]:
-            schema = _closed(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
-            return jsonschema.Draft7Validator(schema)
-    raise AssertionError(f"{kind} {api_version} is not served by KEDA's CRD")
-
-
-def _closed(schema: dict[str, Any]) -> dict[str, Any]:
-    open_ended = "additionalProperties" in schema or schema.get(
-        "x-kubernetes-preserve-unknown-fields"
-    )
-    if "properties" in schema and not open_ended:
-        schema["additionalProperties"] = False
-    for child in _subschemas(schema):
-        _closed(child)
-    return schema
-
-
-def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from schema.get("properties", {}).values()
-    for key in ("items", "additionalProperties"):
-        if isinstance(schema.get(key), dict):
-            yield schema[key]
+    return crd_schema_validator(crd, api_version)
