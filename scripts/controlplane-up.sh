@@ -15,6 +15,7 @@
 #   the same name. The module's full set is always the base: the operator also watches the
 #   eventing.keda.sh CRDs and exits after 2 min ("timed out waiting for cache to be synced
 #   for Kind *v1alpha1.CloudEventSource") when they are missing.
+# - KEDA_LOG_LEVEL (info): debug makes KEDA log every poll's metric, as the cluster tests read it.
 #
 # Usage: scripts/controlplane-up.sh [STATE_DIR]   (default $CONTROLPLANE_STATE or
 #        ${TMPDIR:-/tmp}/vote-pipeline-controlplane). Then: source <state>/env; kubectl get ns
@@ -176,7 +177,7 @@ wait_for kube-scheduler 60 curl -fsSk "https://127.0.0.1:$sched_port/healthz"
 # service-account mount to read it from), and every listener moved to loopback.
 start keda-operator env KUBECONFIG="$state/keda-operator.kubeconfig" WATCH_NAMESPACE="" \
   KEDA_CLUSTER_OBJECT_NAMESPACE=keda POD_NAMESPACE=keda \
-  "$bin/keda-operator" --leader-elect=false --zap-log-level=info \
+  "$bin/keda-operator" --leader-elect=false --zap-log-level="${KEDA_LOG_LEVEL:-info}" \
   --metrics-bind-address "127.0.0.1:$keda_metrics_port" \
   --health-probe-bind-address "127.0.0.1:$keda_probe_port" \
   --metrics-service-bind-address "127.0.0.1:$keda_grpc_port" \
