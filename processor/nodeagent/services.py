@@ -70,6 +70,10 @@ class PortProxy:
                 threading.Thread(target=relay, args=(client, self.endpoints), daemon=True).start()
 
     def close(self) -> None:
+        # close() alone leaves a thread blocked in accept() holding the socket in LISTEN (the
+        # address stays taken); shutdown() wakes it.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 
@@ -126,7 +130,11 @@ class ServiceProxies:
         for key, spec in wanted.items():
             self.specs[key] = spec
             if key not in self.addresses:
-                self._add(key, spec)
+                try:
+                    self._add(key, spec)
+                except OSError as error:  # tried again next round
+                    logger.warning("service %s: %s", key, error)
+                    self._drop(key)
 
     def endpoints(self, key: str, port: Mapping[str, Any]) -> list[tuple[str, int]]:
         namespace = key.split("/", 1)[0]

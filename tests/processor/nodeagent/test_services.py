@@ -79,6 +79,13 @@ def test_a_service_reaches_its_ready_pods_only(echo_port: int) -> None:
     finally:
         proxies.update([], [])
     assert proxies.addresses == {}
+    # Found on the real control plane: a Service deleted and created again (helm uninstall,
+    # install) must get its address and port back.
+    proxies.update([service(port, "http")], [pod(True, echo_port)])
+    try:
+        assert ask(proxies.hosts()["web.votes.svc"], port) == b"HELLO"
+    finally:
+        proxies.update([], [])
 
 
 def test_host_names_are_rewritten_at_their_boundaries() -> None:
