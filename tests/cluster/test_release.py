@@ -1,0 +1,195 @@
+"""The chart on the real control plane (issue 12): helm install with the release's own Redis
+(ACL users, passwords that need URL-escaping) and PostgreSQL; the migration hook through the
+Job controller; the real KEDA operator polling as the `keda` user and starting Jobs in waves
+exactly as the `accurate` formula says (and as processor/scaledjob/scaling.py decides from the
+same inputs); every vote recorded once; helm test; helm uninstall leaving nothing behind.
+
+Scenario output (each poll: lag, running, pending, Jobs created, the runner's decision) is
+printed and written to test-output/cluster/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from processor.scaledjob.scaling import ReplicaBounds, ScalingStrategy, TriggerMetric, decide
+from tests.support.cluster import Cluster, Poll, ReleaseServers, keda_polls, wait_for
+from tests.support.paths import ROOT
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+NAMESPACE, RELEASE = "votes", "votes"
+SCALEDJOB = f"{RELEASE}-vote-pipeline-processor"
+LAG_COUNT, MAX_REPLICAS = 400, 10
+WAVES = (900, 1300, 500)
+OUTPUT = ROOT / "test-output" / "cluster"
+
+
+@pytest.fixture(scope="module")
+def release(
+    cluster: Cluster, servers: ReleaseServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    values = servers.values(processor={"lagCount": LAG_COUNT, "maxReplicaCount": MAX_REPLICAS})
+    path = tmp_path_factory.mktemp("values") / "values.json"
+    path.write_text(json.dumps(values))
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    chart = os.environ.get("CLUSTER_CHART", str(ROOT / "helm"))  # e.g. another checkout's
+    cluster.helm(
+        "4",
+        "install",
+        RELEASE,
+        chart,
+        "-n",
+        NAMESPACE,
+        "-f",
+        str(path),
+        "--wait",
+        "--timeout",
+        "10m",
+    )
+    yield values
+    cluster.helm("4", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+
+
+def ingest_address(cluster: Cluster) -> str:
+    pods = cluster.objects("pods", NAMESPACE, "-l", "app.kubernetes.io/component=ingest")
+    ready = [
+        p
+        for p in pods
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
+    ]
+    assert ready, "no Ready ingest pod"
+    return f"http://{ready[0]['status']['podIP']}:8000"
+
+
+async def post_votes(base: str, count: int) -> list[str]:
+    """`count` votes of distinct voters; the IDs of those answered 202."""
+    accepted: list[str] = []
+    limit = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+        async def one() -> None:
+            async with limit:
+                body = {"option": "cats", "voter_id": uuid.uuid4().hex}
+                response = await http.post("/vote", json=body)
+                assert response.status_code == 202, response.text
+                accepted.append(response.json()["id"])
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    return accepted
+
+
+async def recorded(url: str) -> tuple[int, int, int]:
+    """(events, distinct entry IDs, tally total)."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM vote_events) AS events,"
+            " (SELECT count(DISTINCT (entry_ms, entry_seq)) FROM vote_events) AS ids,"
+            " (SELECT coalesce(sum(votes), 0) FROM tally) AS tally"
+        )
+        return int(row["events"]), int(row["ids"]), int(row["tally"])
+    finally:
+        await conn.close()
+
+
+def votes_recorded(servers: ReleaseServers) -> int:
+    return asyncio.run(recorded(servers.pg_url("app")))[0]
+
+
+def runner_decision(poll: Poll) -> int:
+    strategy = ScalingStrategy(strategy="accurate", pending_pod_conditions=("Ready",))
+    metric = TriggerMetric(poll.queue_length, poll.target, active=poll.queue_length > 0)
+    bounds = ReplicaBounds(min_replica_count=0, max_replica_count=MAX_REPLICAS)
+    return decide(strategy, bounds, [metric], poll.running, poll.pending).create
+
+
+def write_table(polls: list[Poll], name: str) -> str:
+    lines = ["poll  lag    running  pending  created  runner"]
+    for index, poll in enumerate(polls):
+        lines.append(
+            f"{index:>4}  {poll.queue_length:>5.0f}  {poll.running:>7}  {poll.pending:>7}"
+            f"  {poll.created:>7}  {runner_decision(poll):>6}"
+        )
+    table = "\n".join(lines)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / name).write_text(table + "\n")
+    print(table)
+    return table
+
+
+def test_a_install_migrates_and_keda_polls_as_the_keda_user(
+    cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
+) -> None:
+    assert asyncio.run(recorded(servers.pg_url("app"))) == (0, 0, 0), "migrated, empty"
+    scaledjob = cluster.objects("scaledjobs", NAMESPACE)[0]
+    ready = {c["type"]: c["status"] for c in scaledjob["status"]["conditions"]}
+    assert ready["Ready"] == "True", scaledjob["status"]
+    wait_for("KEDA's first poll", lambda: keda_polls(cluster.keda_log(), SCALEDJOB))
+    errors = [
+        line
+        for line in cluster.keda_log().read_text().splitlines()
+        if SCALEDJOB in line and '"level":"error"' in line
+    ]
+    assert errors == [], errors[:3]
+    admin = redis.Redis.from_url(servers.admin_url())
+    assert admin.acl_log() == [], "an ACL user was refused (WRONGPASS or NOPERM)"
+    keda_clients = [c for c in admin.client_list() if c.get("user") == "keda"]
+    assert keda_clients, "KEDA does not poll as the keda user"
+
+
+def test_b_waves_start_jobs_by_the_accurate_formula_and_record_every_vote_once(
+    cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
+) -> None:
+    base = ingest_address(cluster)
+    before = len(keda_polls(cluster.keda_log(), SCALEDJOB))
+    accepted: list[str] = []
+    for wave in WAVES:
+        accepted += asyncio.run(post_votes(base, wave))
+        wanted = len(accepted)
+        wait_for(f"{wanted} votes recorded", lambda n=wanted: votes_recorded(servers) >= n)
+    events, ids, tally = asyncio.run(recorded(servers.pg_url("app")))
+    assert (events, ids, tally) == (len(accepted),) * 3, "a vote lost or counted twice"
+    wait_for(
+        "every Job finished",
+        lambda: all(
+            j["status"].get("succeeded") or j["status"].get("failed")
+            for j in cluster.objects("jobs", NAMESPACE)
+        ),
+    )
+    admin = redis.Redis.from_url(servers.admin_url(), decode_responses=True)
+    group = admin.xinfo_groups("votes")[0]
+    assert (group["lag"], group["pending"]) == (0, 0), group
+    polls = keda_polls(cluster.keda_log(), SCALEDJOB)[before:]
+    table = write_table(polls, "waves.txt")
+    assert sum(p.created for p in polls) > 1, table
+    assert [p.created for p in polls] == [runner_decision(p) for p in polls], table
+
+
+def test_e_helm_test_passes_and_uninstall_removes_the_release(
+    cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
+) -> None:
+    done = cluster.helm("4", "test", RELEASE, "-n", NAMESPACE, "--timeout", "5m")
+    assert "Phase:          Succeeded" in done.stdout or "Succeeded" in done.stdout, done.stdout
+    cluster.helm("4", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m")
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    kinds = "all,configmaps,secrets,serviceaccounts,scaledjobs,triggerauthentications,cronjobs"
+
+    def left() -> list[str]:
+        found = cluster.objects(kinds, NAMESPACE, "-l", selector)
+        return [f"{o['kind']}/{o['metadata']['name']}" for o in found]
+
+    # Jobs and pods go through the garbage collector after their owners: give it a moment.
+    wait_for("the release's objects gone", lambda: not left(), timeout_s=120)
