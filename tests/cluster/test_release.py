@@ -22,14 +22,21 @@ import pytest
 import redis
 
 from processor.scaledjob.scaling import ReplicaBounds, ScalingStrategy, TriggerMetric, decide
-from tests.support.cluster import Cluster, Poll, ReleaseServers, keda_polls, wait_for
+from tests.support.cluster import (
+    Cluster,
+    Poll,
+    ReleaseServers,
+    keda_lines,
+    keda_polls,
+    wait_for,
+)
 from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
 NAMESPACE, RELEASE = "votes", "votes"
 SCALEDJOB = f"{RELEASE}-vote-pipeline-processor"
-LAG_COUNT, MAX_REPLICAS = 400, 10
+LAG_COUNT, MAX_REPLICAS = 50, 10
 WAVES = (900, 1300, 500)
 OUTPUT = ROOT / "test-output" / "cluster"
 
@@ -42,6 +49,7 @@ def release(
     path = tmp_path_factory.mktemp("values") / "values.json"
     path.write_text(json.dumps(values))
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    values["keda_log_offset"] = cluster.keda_log().stat().st_size
     chart = os.environ.get("CLUSTER_CHART", str(ROOT / "helm"))  # e.g. another checkout's
     cluster.helm(
         "4",
@@ -137,10 +145,11 @@ def test_a_install_migrates_and_keda_polls_as_the_keda_user(
     scaledjob = cluster.objects("scaledjobs", NAMESPACE)[0]
     ready = {c["type"]: c["status"] for c in scaledjob["status"]["conditions"]}
     assert ready["Ready"] == "True", scaledjob["status"]
-    wait_for("KEDA's first poll", lambda: keda_polls(cluster.keda_log(), SCALEDJOB))
+    since = release["keda_log_offset"]
+    wait_for("KEDA's first poll", lambda: keda_polls(cluster.keda_log(), SCALEDJOB, since))
     errors = [
         line
-        for line in cluster.keda_log().read_text().splitlines()
+        for line in keda_lines(cluster.keda_log(), since)
         if SCALEDJOB in line and '"level":"error"' in line
     ]
     assert errors == [], errors[:3]

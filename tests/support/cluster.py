@@ -269,11 +269,18 @@ class Poll:
     created: int
 
 
-def keda_polls(log: Path, scaledjob: str) -> list[Poll]:
+def keda_lines(log: Path, since: int = 0) -> list[str]:
+    """KEDA's log lines from byte offset `since` (where a test's release began)."""
+    with log.open("rb") as handle:
+        handle.seek(since)
+        return handle.read().decode(errors="replace").splitlines()
+
+
+def keda_polls(log: Path, scaledjob: str, since: int = 0) -> list[Poll]:
     """Each poll of `scaledjob` in KEDA's log, in order (scale_handler.go, scale_jobs.go)."""
     polls: list[Poll] = []
     current: dict[str, Any] = {}
-    for line in log.read_text().splitlines():
+    for line in keda_lines(log, since):
         if scaledjob not in line or not line.startswith("{"):
             continue
         entry = json.loads(line)
