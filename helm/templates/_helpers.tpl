@@ -278,6 +278,7 @@ Usage: include "vote-pipeline.tlsVolume" . / include "vote-pipeline.tlsMount" .
 - name: tls
   secret:
     secretName: {{ .Values.tls.secretName }}
+    # Owner and group read only: root owns the files, the pod's fsGroup is their group.
     defaultMode: 0440
 {{- end }}
 {{- end }}

@@ -18,6 +18,7 @@ import yaml
 from tests.support.helmchart import (
     CHART,
     DEFAULT,
+    HELM_VERSIONS,
     HOOK,
     NAMESPACE,
     RELEASE,
@@ -39,7 +40,6 @@ from votecontract import names
 
 pytestmark = pytest.mark.helm
 
-HELM_VERSIONS = ("3.17.2", "4.1.4")
 # The chart's kubeVersion floor (Chart.yaml) and the newest release kubernetes-validate knows.
 KUBE_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
 # Fixed passwords, so that two renderings differ only by what a test changes.

@@ -1,0 +1,61 @@
+"""What the chart's pods can do once Kubernetes starts them: read the files mounted for them,
+run under the configured identity, take the operator's extension points, schedule where the
+operator says (rendered by helm 3 and helm 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.helmchart import HELM_VERSIONS, Manifest, pod_spec, render
+
+pytestmark = pytest.mark.helm
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob", "ScaledJob", "Pod")
+TLS = ("--set", "tls.secretName=vote-tls")
+
+
+def pipeline_pods(manifests: list[Manifest]) -> list[Manifest]:
+    """The workloads running the vote-pipeline image (not the bundled databases)."""
+    return [doc for doc in manifests if doc["kind"] in WORKLOADS and doc["kind"] != "StatefulSet"]
+
+
+def can_read_secret_file(pod: dict[str, Any], container: dict[str, Any], volume: str) -> bool:
+    """Kubernetes' rules for a file of a Secret volume: owned by root, group root (or fsGroup,
+    which also adds group read to the mode), mode `defaultMode` (0644 when unset); the process
+    runs as runAsUser with runAsGroup, fsGroup and supplementalGroups."""
+    pod_context = pod.get("securityContext") or {}
+    context = {**pod_context, **(container.get("securityContext") or {})}
+    uid = context.get("runAsUser", 0)
+    fs_group = pod_context.get("fsGroup")
+    groups = {context.get("runAsGroup", 0), *pod_context.get("supplementalGroups", [])}
+    if fs_group is not None:
+        groups.add(fs_group)
+    (source,) = (item["secret"] for item in pod["volumes"] if item["name"] == volume)
+    mode = source.get("defaultMode", 0o644) | (0o440 if fs_group is not None else 0)
+    file_group = fs_group if fs_group is not None else 0
+    return bool(uid == 0 or mode & 0o004 or (mode & 0o040 and file_group in groups))
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_the_app_user_can_read_the_tls_files(version: str) -> None:
+    manifests = render(version, *TLS)
+    mounting = 0
+    for manifest in pipeline_pods(manifests):
+        pod = pod_spec(manifest)
+        for container in pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] == "tls":
+                    mounting += 1
+                    assert can_read_secret_file(pod, container, "tls"), manifest["metadata"]
+    # ingest, processor (ScaledJob and sweeper) and migration
+    assert mounting == 4
+
+
+def test_the_tls_key_is_not_readable_by_other_users() -> None:
+    manifests = render(HELM_VERSIONS[0], *TLS)
+    for manifest in pipeline_pods(manifests):
+        for volume in pod_spec(manifest).get("volumes", []):
+            if volume["name"] == "tls":
+                assert volume["secret"]["defaultMode"] & 0o007 == 0
