@@ -118,3 +118,18 @@ def pod_spec(manifest: Manifest) -> dict[str, Any]:
         spec = spec["jobTemplate"]["spec"]
     template_spec: dict[str, Any] = spec["template"]["spec"]
     return template_spec
+
+
+def keda_auth(manifests: list[Manifest]) -> dict[str, str]:
+    """The authentication parameters KEDA's resolver gives the redis-streams scaler: each
+    secretTargetRef's Secret value, whitespace-trimmed (KEDA v2.20 pkg/scalers/scalersconfig)."""
+    secrets = {
+        doc["metadata"]["name"]: doc.get("stringData", {})
+        for doc in manifests
+        if doc["kind"] == "Secret" and not is_hook(doc)
+    }
+    auth = find(manifests, "TriggerAuthentication")["spec"]
+    return {
+        ref["parameter"]: secrets[ref["name"]].get(ref["key"], "").strip()
+        for ref in auth["secretTargetRef"]
+    }
