@@ -322,6 +322,9 @@ Fail early with a clear message on combinations the schema cannot express.
 {{- if and .Values.redis.enabled .Values.externalRedis.url }}
 {{- fail "externalRedis.url is set while redis.enabled is true: set redis.enabled=false to use the external Redis" }}
 {{- end }}
+{{- if ne (empty .Values.tls.keda.certKey) (empty .Values.tls.keda.keyKey) }}
+{{- fail "tls.keda.certKey and tls.keda.keyKey go together: KEDA needs both to present a client certificate" }}
+{{- end }}
 {{- range $key := list "password" "ingestPassword" "processorPassword" "kedaPassword" }}
 {{- include "vote-pipeline.checkCredential" (list (printf "redis.%s" $key) (get $.Values.redis $key)) }}
 {{- end }}

@@ -381,6 +381,7 @@ def test_external_redis_url_gives_kedas_connection(renders: dict[Any, list[Manif
     assert {(ref["parameter"], ref["key"]) for ref in auth} == {
         ("password", "REDIS_PASSWORD"),
         ("username", "REDIS_USERNAME"),
+        ("ca", "ca.crt"),
     }
     kinds = {doc["kind"] for doc in manifests}
     assert {"Ingress", "HorizontalPodAutoscaler", "NetworkPolicy"} <= kinds

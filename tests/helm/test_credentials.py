@@ -15,11 +15,13 @@ from redis.connection import parse_url
 
 from tests.support.helmchart import (
     HELM_VERSIONS,
+    SCENARIOS,
     Manifest,
     find,
     keda_auth,
     render,
     render_values,
+    template,
     template_values,
     values_args,
 )
@@ -103,3 +105,49 @@ def test_a_non_ascii_escape_in_the_url_is_refused_with_the_way_out() -> None:
     result = template_values(HELM_VERSIONS[0], values)
     assert result.returncode != 0
     assert "existingSecret" in result.stderr
+
+
+def auth_refs(manifests: list[Manifest]) -> dict[str, tuple[str, str]]:
+    refs = find(manifests, "TriggerAuthentication")["spec"]["secretTargetRef"]
+    return {ref["parameter"]: (ref["name"], ref["key"]) for ref in refs}
+
+
+def trigger(manifests: list[Manifest]) -> dict[str, str]:
+    metadata: dict[str, str] = find(manifests, "ScaledJob")["spec"]["triggers"][0]["metadata"]
+    return metadata
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_keda_trusts_the_private_ca_of_a_tls_redis(version: str) -> None:
+    manifests = render(version, *values_args("external-values.yaml"))
+    assert trigger(manifests)["enableTLS"] == "true"
+    refs = auth_refs(manifests)
+    assert refs["ca"] == ("vote-pipeline-ca", "ca.crt")
+    assert not {"cert", "key"} & set(refs)
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_keda_presents_a_client_certificate_when_told_which_keys_hold_it(version: str) -> None:
+    keys = ("--set", "tls.keda.certKey=tls.crt", "--set", "tls.keda.keyKey=tls.key")
+    manifests = render(version, *values_args("external-values.yaml"), *keys)
+    refs = auth_refs(manifests)
+    assert (refs["cert"], refs["key"]) == (
+        ("vote-pipeline-ca", "tls.crt"),
+        ("vote-pipeline-ca", "tls.key"),
+    )
+
+
+def test_a_client_certificate_without_its_key_is_refused() -> None:
+    args = (*values_args("external-values.yaml"), "--set", "tls.keda.certKey=tls.crt")
+    result = template(HELM_VERSIONS[0], *args)
+    assert result.returncode != 0
+    assert "tls.keda.keyKey" in result.stderr
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_tls_is_never_set_in_both_the_trigger_and_the_authentication(scenario: str) -> None:
+    """KEDA refuses `tls` in the TriggerAuthentication next to the trigger's enableTLS."""
+    manifests = render(HELM_VERSIONS[0], *values_args(scenario), "--set", "tls.secretName=ca")
+    assert not ("enableTLS" in trigger(manifests) and "tls" in auth_refs(manifests))
+    if trigger(manifests).get("enableTLS") != "true":
+        assert not {"ca", "cert", "key"} & set(auth_refs(manifests))
