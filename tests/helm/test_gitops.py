@@ -1,0 +1,98 @@
+"""The chart under GitOps tools, which render it with `helm template` (no cluster: `lookup`
+finds nothing) and apply it themselves: the same values give the same manifests, and Argo CD's
+reading of the hooks orders the migration after the database it needs and before the code
+that needs the schema (gitops-engine pkg/sync/hook: an `argocd.argoproj.io/hook` annotation
+replaces the Helm hook; pre-install/pre-upgrade map to PreSync, post-* to PostSync; waves come
+from `argocd.argoproj.io/sync-wave`, else `helm.sh/hook-weight`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.helmchart import (
+    HELM_VERSIONS,
+    HOOK,
+    Manifest,
+    find,
+    render,
+    template,
+    values_args,
+)
+
+pytestmark = pytest.mark.helm
+
+GITOPS = "gitops-values.yaml"
+ARGO_HOOK = "argocd.argoproj.io/hook"
+ARGO_WAVE = "argocd.argoproj.io/sync-wave"
+HELM_TO_ARGO = {
+    "pre-install": "PreSync",
+    "pre-upgrade": "PreSync",
+    "post-install": "PostSync",
+    "post-upgrade": "PostSync",
+}
+PHASES = ("PreSync", "Sync", "PostSync")
+# Workloads that run the release's code, which needs the new schema.
+CODE = (("Deployment", "vote-pipeline-ingest"), ("ScaledJob", None), ("CronJob", None))
+
+
+def argo_phases(manifest: Manifest) -> set[str]:
+    """The sync phases Argo CD applies a manifest in (none: never applied, e.g. helm tests)."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    if ARGO_HOOK in annotations:
+        return {kind.strip() for kind in annotations[ARGO_HOOK].split(",")} & set(PHASES)
+    if HOOK in annotations:
+        return {HELM_TO_ARGO[kind] for kind in annotations[HOOK].split(",") if kind in HELM_TO_ARGO}
+    return {"Sync"}
+
+
+def argo_step(manifest: Manifest) -> tuple[int, int]:
+    """(phase, wave): Argo CD applies steps in this order, each after the previous one's
+    resources are healthy and its hooks completed."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    wave = int(annotations.get(ARGO_WAVE, annotations.get("helm.sh/hook-weight", "0")))
+    (phase,) = argo_phases(manifest)
+    return PHASES.index(phase), wave
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize("scenario", [GITOPS, "existing-secret-values.yaml"])
+def test_rendering_twice_gives_the_same_bytes(version: str, scenario: str) -> None:
+    first, second = (template(version, *values_args(scenario)) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_argo_cd_migrates_after_the_bundled_database_and_before_the_code(version: str) -> None:
+    manifests = render(version, *values_args(GITOPS))
+    job = find(manifests, "Job", "vote-pipeline-migration")
+    # Once per sync: as PreSync it would wait for a database not created yet (the first sync
+    # never gets past it), as PostSync too it would run after the new code.
+    assert argo_phases(job) == {"Sync"}
+    database = find(manifests, "StatefulSet", "vote-pipeline-postgres")
+    assert argo_step(database) < argo_step(job)
+    for kind, name in CODE:
+        assert argo_step(job) < argo_step(find(manifests, kind, name)), kind
+    for kind in ("Secret", "ServiceAccount"):
+        for hook in (
+            doc for doc in manifests if doc["kind"] == kind and argo_phases(doc) != {"Sync"}
+        ):
+            raise AssertionError(f"{kind} {hook['metadata']['name']} is not applied in Sync")
+    secret = find(manifests, "Secret", "vote-pipeline-migration")
+    assert argo_step(secret) < argo_step(job)
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_argo_cd_migrates_an_external_database_before_anything(version: str) -> None:
+    manifests = render(version, *values_args("external-values.yaml"))
+    job = find(manifests, "Job", "vote-pipeline-migration")
+    assert argo_phases(job) == {"PreSync"}
+    secret = find(manifests, "Secret", "vote-pipeline-migration")
+    assert argo_step(secret) < argo_step(job)
+    for kind, name in CODE:
+        assert argo_step(job) < argo_step(find(manifests, kind, name)), kind
+
+
+def test_helm_tests_are_never_applied_by_argo_cd() -> None:
+    manifests = render(HELM_VERSIONS[0], *values_args(GITOPS))
+    assert argo_phases(find(manifests, "Pod")) == set()
