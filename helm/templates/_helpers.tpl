@@ -322,6 +322,9 @@ Fail early with a clear message on combinations the schema cannot express.
 {{- if and .Values.redis.enabled .Values.externalRedis.url }}
 {{- fail "externalRedis.url is set while redis.enabled is true: set redis.enabled=false to use the external Redis" }}
 {{- end }}
+{{- if ge (int .Values.migration.waitForDatabaseSeconds) (int .Values.migration.activeDeadlineSeconds) }}
+{{- fail (printf "migration.waitForDatabaseSeconds (%v) must be below migration.activeDeadlineSeconds (%v)" .Values.migration.waitForDatabaseSeconds .Values.migration.activeDeadlineSeconds) }}
+{{- end }}
 {{- if ne (empty .Values.tls.keda.certKey) (empty .Values.tls.keda.keyKey) }}
 {{- fail "tls.keda.certKey and tls.keda.keyKey go together: KEDA needs both to present a client certificate" }}
 {{- end }}

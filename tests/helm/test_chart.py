@@ -206,6 +206,10 @@ RENDER_ERRORS = {
         ["--set", "processor.activeDeadlineSeconds=300"],
         "processor.activeDeadlineSeconds (300) must exceed",
     ),
+    "migration waits past its deadline": (
+        ["--set", "migration.waitForDatabaseSeconds=600"],
+        "must be below migration.activeDeadlineSeconds",
+    ),
 }
 
 
@@ -261,6 +265,10 @@ def test_migration_runs_before_new_ingest_pods(upgrade: tuple[list[Manifest], ..
     assert "pre-upgrade" in annotations[HOOK].split(",")
     assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
     assert pod_spec(job)["containers"][0]["command"] == ["python", "-m", "processor", "migrate"]
+    # It waits (bounded, within the Job's deadline) for a database that is still starting.
+    job_env = {item["name"]: item for item in pod_spec(job)["containers"][0]["env"]}
+    wait_s = int(job_env[names.ENV_MIGRATE_WAIT_S]["value"])
+    assert 0 < wait_s < job["spec"]["activeDeadlineSeconds"]
     # Pre-upgrade hooks all finish before Helm applies any release resource: ingest is one.
     deployment = find(after, "Deployment")
     assert not is_hook(deployment)
