@@ -7,9 +7,14 @@ from `argocd.argoproj.io/sync-wave`, else `helm.sh/hook-weight`)."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+import yaml
 
 from tests.support.helmchart import (
+    CHART,
     HELM_VERSIONS,
     HOOK,
     Manifest,
@@ -96,3 +101,25 @@ def test_argo_cd_migrates_an_external_database_before_anything(version: str) -> 
 def test_helm_tests_are_never_applied_by_argo_cd() -> None:
     manifests = render(HELM_VERSIONS[0], *values_args(GITOPS))
     assert argo_phases(find(manifests, "Pod")) == set()
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_chart_works_as_a_conditional_subchart(
+    tmp_path: Path, version: str, enabled: bool
+) -> None:
+    """An umbrella chart switches its dependency with `condition: vote-pipeline.enabled`, so
+    the subchart's values carry `enabled`, which its closed schema must accept."""
+    parent = tmp_path / "umbrella"
+    shutil.copytree(CHART, parent / "charts" / "vote-pipeline")
+    dependency = {"name": "vote-pipeline", "version": "0.1.0", "condition": "vote-pipeline.enabled"}
+    chart = {
+        "apiVersion": "v2",
+        "name": "umbrella",
+        "version": "1.0.0",
+        "dependencies": [dependency],
+    }
+    (parent / "Chart.yaml").write_text(yaml.safe_dump(chart))
+    (parent / "values.yaml").write_text(yaml.safe_dump({"vote-pipeline": {"enabled": enabled}}))
+    manifests = render(version, release="umbrella", chart=parent)
+    assert bool([doc for doc in manifests if doc["kind"] == "ScaledJob"]) is enabled
