@@ -88,3 +88,6 @@ ENV_DATABASE_APP_ROLE = "DATABASE_APP_ROLE"
 ENV_LIMIT_CONCURRENCY = "LIMIT_CONCURRENCY"
 ENV_MAX_HEADER_BYTES = "MAX_HEADER_BYTES"
 ENV_KEEP_ALIVE_S = "KEEP_ALIVE_S"
+# uvicorn's own variable (read by uvicorn.Config, not by ingest): the proxies whose
+# X-Forwarded-Proto/-For it believes; the chart sets it behind an Ingress.
+ENV_FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"
