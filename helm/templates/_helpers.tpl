@@ -6,29 +6,50 @@ Expand the name of the chart.
 {{- end }}
 
 {{/*
-Create a default fully qualified app name, truncated to 63 characters (DNS label limit).
-If the release name contains the chart name it is used as the full name.
+The full name: <release>-<chart>, or the release name when it already contains the chart name;
+at most 63 characters. Helm accepts release names with dots and leading digits, which DNS
+labels (and Service names, which must start with a letter) do not: dots become dashes and a
+leading digit gets the chart name in front.
 */}}
 {{- define "vote-pipeline.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $release := .Release.Name | replace "." "-" }}
+{{- $full := printf "%s-%s" $release $name }}
+{{- if contains $name $release }}
+{{- $full = $release }}
 {{- end }}
+{{- if regexMatch "^[0-9]" $full }}
+{{- $full = printf "%s-%s" $name $full }}
+{{- end }}
+{{- $full | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 
 {{/*
-Name of one component's resources: <fullname>-<component>.
-Usage: include "vote-pipeline.componentName" (list . "redis")
+Name of one component's resources: <fullname>-<component>, at most `limit` characters (63, the
+DNS label limit; 52 for a CronJob, whose Jobs get an 11-character suffix, and a StatefulSet,
+whose controller-revision-hash label is its name plus 11 characters). A name that fits keeps
+the form earlier chart versions gave it (the full name cut at 50: renaming a StatefulSet would
+orphan its volume); a longer one, which Kubernetes would refuse, is cut further and ends in 5
+hex digits of the full name's SHA-256, so that it still differs between long release names
+that share a prefix.
+Usage: include "vote-pipeline.componentName" (list . "redis" [limit])
 */}}
 {{- define "vote-pipeline.componentName" -}}
 {{- $ctx := index . 0 -}}
-{{- printf "%s-%s" (include "vote-pipeline.fullname" $ctx | trunc 50 | trimSuffix "-") (index . 1) }}
+{{- $component := index . 1 -}}
+{{- $limit := 63 -}}
+{{- if gt (len .) 2 }}{{ $limit = index . 2 | int }}{{ end -}}
+{{- $full := include "vote-pipeline.fullname" $ctx -}}
+{{- $name := printf "%s-%s" ($full | trunc 50 | trimSuffix "-") $component -}}
+{{- if gt (len $name) $limit -}}
+{{- $room := sub (sub $limit (len $component)) 7 | int -}}
+{{- $name = printf "%s-%s-%s" ($full | trunc $room | trimSuffix "-") (sha256sum $full | trunc 5) $component -}}
+{{- end -}}
+{{- $name -}}
 {{- end }}
 
 {{/*
@@ -126,7 +147,7 @@ externalRedis.<role>Url, else externalRedis.url. Usage: include "vote-pipeline.r
 {{- $role := index . 1 }}
 {{- if $ctx.Values.redis.enabled }}
 {{- $password := include "vote-pipeline.password" (list $ctx (printf "REDIS_%s_PASSWORD" (upper $role)) (get $ctx.Values.redis (printf "%sPassword" $role))) }}
-{{- printf "redis://%s:%s@%s:6379/0" $role (include "vote-pipeline.urlEscape" $password) (include "vote-pipeline.componentName" (list $ctx "redis")) }}
+{{- printf "redis://%s:%s@%s:6379/0" $role (include "vote-pipeline.urlEscape" $password) (include "vote-pipeline.componentName" (list $ctx "redis" 52)) }}
 {{- else }}
 {{- $own := get $ctx.Values.externalRedis (printf "%sUrl" $role) }}
 {{- $own | default (required "externalRedis.url is required when redis.enabled is false and existingSecret is empty" $ctx.Values.externalRedis.url) }}
@@ -148,7 +169,7 @@ The DATABASE_URL of ingest and processor: the application role (processor/grants
 {{- define "vote-pipeline.appDatabaseUrl" -}}
 {{- if .Values.postgres.enabled }}
 {{- $password := include "vote-pipeline.password" (list . "POSTGRES_APP_PASSWORD" .Values.postgres.appPassword) }}
-{{- printf "postgresql://%s:%s@%s:5432/%s" .Values.postgres.appUsername (include "vote-pipeline.urlEscape" $password) (include "vote-pipeline.componentName" (list . "postgres")) .Values.postgres.database }}
+{{- printf "postgresql://%s:%s@%s:5432/%s" .Values.postgres.appUsername (include "vote-pipeline.urlEscape" $password) (include "vote-pipeline.componentName" (list . "postgres" 52)) .Values.postgres.database }}
 {{- else }}
 {{- .Values.externalPostgres.appUrl | default (include "vote-pipeline.databaseUrl" .) }}
 {{- end }}
@@ -260,7 +281,7 @@ DATABASE_URL (only when the chart writes the Secret).
 {{- define "vote-pipeline.databaseUrl" -}}
 {{- if .Values.postgres.enabled }}
 {{- $password := include "vote-pipeline.password" (list . "POSTGRES_PASSWORD" .Values.postgres.password) }}
-{{- printf "postgresql://%s:%s@%s:5432/%s" .Values.postgres.username (include "vote-pipeline.urlEscape" $password) (include "vote-pipeline.componentName" (list . "postgres")) .Values.postgres.database }}
+{{- printf "postgresql://%s:%s@%s:5432/%s" .Values.postgres.username (include "vote-pipeline.urlEscape" $password) (include "vote-pipeline.componentName" (list . "postgres" 52)) .Values.postgres.database }}
 {{- else }}
 {{- required "externalPostgres.url is required when postgres.enabled is false and existingSecret is empty" .Values.externalPostgres.url }}
 {{- end }}
@@ -271,7 +292,7 @@ host:port of Redis for KEDA's operator, which runs in its own namespace.
 */}}
 {{- define "vote-pipeline.kedaRedisAddress" -}}
 {{- if .Values.redis.enabled }}
-{{- printf "%s.%s.svc.%s:6379" (include "vote-pipeline.componentName" (list . "redis")) .Release.Namespace .Values.clusterDomain }}
+{{- printf "%s.%s.svc.%s:6379" (include "vote-pipeline.componentName" (list . "redis" 52)) .Release.Namespace .Values.clusterDomain }}
 {{- else if .Values.externalRedis.address }}
 {{- .Values.externalRedis.address }}
 {{- else if .Values.externalRedis.url }}
