@@ -22,7 +22,7 @@ COMPONENTS = {
         ("CronJob", "vote-pipeline-processor-sweeper"),
     ],
     "migration": [("Job", "vote-pipeline-migration")],
-    "tests": [("Pod", "vote-pipeline-test-vote")],
+    "tests": [("Pod", "vote-pipeline-test")],
 }
 # Istio reads a pod label (its webhook's objectSelector), Linkerd a pod annotation.
 MESH_OPT_OUT = {
