@@ -287,14 +287,21 @@ def test_migration_runs_before_new_ingest_pods(upgrade: tuple[list[Manifest], ..
     assert secret["stringData"]["DATABASE_URL"] == release_secret["stringData"]["DATABASE_URL"]
 
 
-def test_first_install_migrates_before_or_after_the_database_exists(
+def test_first_install_migrates_before_or_after_what_it_needs_exists(
     renders: dict[Any, list[Manifest]],
 ) -> None:
+    """pre-install needs an external database and the operator's own ServiceAccount; the
+    bundled PostgreSQL and the chart's ServiceAccount are created after pre-install hooks."""
     version = HELM_VERSIONS[0]
-    bundled = find(renders[version, DEFAULT], "Job")["metadata"]["annotations"][HOOK]
-    external = find(renders[version, "external-values.yaml"], "Job")["metadata"]["annotations"]
-    assert bundled == "post-install,pre-upgrade"
-    assert external[HOOK] == "pre-install,pre-upgrade"
+    hooks = {
+        scenario: find(renders[version, scenario], "Job")["metadata"]["annotations"][HOOK]
+        for scenario in (DEFAULT, "external-values.yaml", "existing-secret-values.yaml")
+    }
+    assert hooks == {
+        DEFAULT: "post-install,pre-upgrade",
+        "external-values.yaml": "post-install,pre-upgrade",
+        "existing-secret-values.yaml": "pre-install,pre-upgrade",
+    }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

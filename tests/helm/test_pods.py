@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.helmchart import HELM_VERSIONS, Manifest, pod_spec, render
+from tests.support.helmchart import (
+    HELM_VERSIONS,
+    HOOK,
+    Manifest,
+    find,
+    pod_spec,
+    render,
+    values_args,
+)
 
 pytestmark = pytest.mark.helm
 
@@ -19,6 +27,10 @@ TLS = ("--set", "tls.secretName=vote-tls")
 def pipeline_pods(manifests: list[Manifest]) -> list[Manifest]:
     """The workloads running the vote-pipeline image (not the bundled databases)."""
     return [doc for doc in manifests if doc["kind"] in WORKLOADS and doc["kind"] != "StatefulSet"]
+
+
+def find_all(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [doc for doc in manifests if doc["kind"] == kind]
 
 
 def can_read_secret_file(pod: dict[str, Any], container: dict[str, Any], volume: str) -> bool:
@@ -59,3 +71,27 @@ def test_the_tls_key_is_not_readable_by_other_users() -> None:
         for volume in pod_spec(manifest).get("volumes", []):
             if volume["name"] == "tls":
                 assert volume["secret"]["defaultMode"] & 0o007 == 0
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("--set", "serviceAccount.create=false", "--set", "serviceAccount.name=db-migrator"),
+        values_args("external-values.yaml"),
+        values_args("existing-secret-values.yaml"),
+    ],
+    ids=["created", "existing", "external database", "existing secret"],
+)
+def test_the_migration_runs_under_the_configured_service_account(
+    version: str, args: tuple[str, ...]
+) -> None:
+    manifests = render(version, *args)
+    migration = find(manifests, "Job", "vote-pipeline-migration")
+    expected = pod_spec(find(manifests, "Deployment"))["serviceAccountName"]
+    assert pod_spec(migration)["serviceAccountName"] == expected
+    if find_all(manifests, "ServiceAccount"):
+        # The chart creates it with the release's resources: a pre-install hook would wait for
+        # it forever (pod creation is refused until it exists).
+        assert "pre-install" not in migration["metadata"]["annotations"][HOOK].split(",")
