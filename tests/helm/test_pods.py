@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from tests.support.helmchart import (
@@ -15,6 +16,7 @@ from tests.support.helmchart import (
     find,
     pod_spec,
     render,
+    render_values,
     values_args,
 )
 
@@ -95,3 +97,39 @@ def test_the_migration_runs_under_the_configured_service_account(
         # The chart creates it with the release's resources: a pre-install hook would wait for
         # it forever (pod creation is refused until it exists).
         assert "pre-install" not in migration["metadata"]["annotations"][HOOK].split(",")
+
+
+def scheduling(component: str) -> dict[str, Any]:
+    return {
+        "nodeSelector": {"example.com/pool": component},
+        "tolerations": [
+            {"key": "dedicated", "operator": "Equal", "value": component, "effect": "NoSchedule"}
+        ],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "example.com/disk", "operator": "In", "values": ["ssd"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize("version", HELM_VERSIONS)
+def test_bundled_databases_pull_and_schedule_as_configured(version: str) -> None:
+    secrets = [{"name": "regcred"}]
+    values = {"imagePullSecrets": secrets, **{db: scheduling(db) for db in ("redis", "postgres")}}
+    manifests = render_values(version, values)
+    for component in ("redis", "postgres"):
+        statefulset = find(manifests, "StatefulSet", f"vote-pipeline-{component}")
+        pod = pod_spec(statefulset)
+        assert pod["imagePullSecrets"] == secrets, component
+        for key, value in scheduling(component).items():
+            assert pod[key] == value, (component, key)
+        kubernetes_validate.validate(statefulset, "1.28.0", strict=True)
