@@ -74,6 +74,18 @@ app.kubernetes.io/part-of: vote-pipeline
 {{- end }}
 
 {{/*
+Labels of the bundled databases' pods: no chart or app version, which would restart Redis and
+PostgreSQL on every chart bump although nothing of theirs changed.
+Usage: include "vote-pipeline.stableLabels" (list . "redis")
+*/}}
+{{- define "vote-pipeline.stableLabels" -}}
+{{- $ctx := index . 0 -}}
+{{ include "vote-pipeline.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+app.kubernetes.io/part-of: vote-pipeline
+{{- end }}
+
+{{/*
 Selector labels of one component; never change them (Deployment and StatefulSet selectors are
 immutable). Usage: include "vote-pipeline.selectorLabels" (list . "ingest")
 */}}
