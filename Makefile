@@ -4,11 +4,15 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv install lint test
 
-venv: $(PY)
-$(PY):
-	python3 -m venv $(VENV)
+# The locked versions (requirements/dev.lock, hashes checked), as CI installs them; again
+# whenever the lock changes (the stamp file is older then).
+venv: $(VENV)/.dev-lock-installed
+$(VENV)/.dev-lock-installed: requirements/dev.lock
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
 install: venv
 
