@@ -31,10 +31,13 @@ bench-ingest: venv
 	$(PY) -m loadtest.bench_ingest
 
 .PHONY: helm-check
-# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
+# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation, and the
+# rendered scripts and settings run against the real Redis and PostgreSQL (helm test, ingest
+# behind an Ingress, the bundled Redis's ACL and maxmemory).
 helm-check: venv
 	bash scripts/install-helm.sh
 	bash scripts/install-prometheus-crds.sh
+	bash scripts/ensure-services.sh
 	$(PY) -m pytest -m helm
 
 # The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.
