@@ -28,6 +28,9 @@ RELEASES = (
 EVERYTHING = (
     *("--set", "ingress.enabled=true", "--set", "networkPolicy.enabled=true"),
     *("--set", "ingest.autoscaling.enabled=true", "--set", "serviceAccount.create=true"),
+    *("--set", "monitoring.serviceMonitor.enabled=true"),
+    *("--set", "monitoring.prometheusRule.enabled=true"),
+    *("--set", "monitoring.dashboard.enabled=true"),
 )
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
