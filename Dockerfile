@@ -14,11 +14,18 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
+# Dependencies first, exactly as locked (versions and sha256 of every file, checked by pip):
+# this layer depends on the lock alone, so a change to the sources rebuilds none of them.
+# requirements/runtime.lock comes from scripts/lock-requirements.sh.
+COPY requirements/runtime.lock requirements/runtime.lock
+RUN pip wheel --no-cache-dir --wheel-dir /wheels --require-hashes -r requirements/runtime.lock
+
+# Then the project itself, without dependencies: the only wheel a source change rebuilds.
 COPY pyproject.toml README.md ./
 COPY votecontract ./votecontract
 COPY ingest ./ingest
 COPY processor ./processor
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 
 FROM python:3.11.11-slim-bookworm
@@ -35,9 +42,10 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin app
 
-# Installs from the builder's wheels only (no index, no compiler), without copying them in.
+# Installs the builder's wheels only (no index, no compiler, no resolving: they are the locked
+# set plus the project), without copying them in.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels vote-pipeline
+    pip install --no-index --no-deps /wheels/*.whl
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001

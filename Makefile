@@ -4,11 +4,15 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv install lint test
 
-venv: $(PY)
-$(PY):
-	python3 -m venv $(VENV)
+# The locked versions (requirements/dev.lock, hashes checked), as CI installs them; again
+# whenever the lock changes (the stamp file is older then).
+venv: $(VENV)/.dev-lock-installed
+$(VENV)/.dev-lock-installed: requirements/dev.lock
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
 install: venv
 
@@ -43,10 +47,13 @@ bench-ingest: venv
 	$(PY) -m loadtest.bench_ingest
 
 .PHONY: helm-check
-# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
+# The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation, and the
+# rendered scripts and settings run against the real Redis and PostgreSQL (helm test, ingest
+# behind an Ingress, the bundled Redis's ACL and maxmemory).
 helm-check: venv
 	bash scripts/install-helm.sh
 	bash scripts/install-prometheus-crds.sh
+	bash scripts/ensure-services.sh
 	$(PY) -m pytest -m helm
 
 # The whole pipeline locally (ingest on :8000 + the local KEDA runner); Ctrl-C stops it.

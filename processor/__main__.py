@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 
 import asyncpg
 import uvloop
@@ -13,6 +14,7 @@ import uvloop
 from processor.job import run_job
 from processor.migrate import MigrationError, migrate
 from processor.replay import replay_dead_letters
+from processor.retry import Backoff, GiveUpError
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
 from votecontract.environment import SettingsError
@@ -50,9 +52,16 @@ def main(argv: list[str]) -> int:
 
 
 def _migrate(settings: ProcessorSettings) -> int:
+    # The Helm hook may start with the database (bundled PostgreSQL, or one still booting):
+    # retry connecting within MIGRATE_WAIT_S, then fail and leave the rest to backoffLimit.
+    wait = Backoff(
+        settings.retry_backoff_ms / 1000,
+        settings.retry_backoff_max_ms / 1000,
+        time.monotonic() + settings.migrate_wait_s,
+    )
     try:
-        applied = asyncio.run(migrate(settings.database_url, settings.app_role))
-    except (OSError, asyncpg.PostgresError, MigrationError) as exc:
+        applied = asyncio.run(migrate(settings.database_url, settings.app_role, wait=wait))
+    except (OSError, asyncpg.PostgresError, MigrationError, GiveUpError) as exc:
         logger.error("migration failed", extra={"error": repr(exc)})  # noqa: TRY400
         return 1
     logger.info("schema up to date", extra={"applied": applied})

@@ -1,4 +1,5 @@
-"""Apply the SQL migrations in order, once each, safely from several processes at a time."""
+"""Apply the SQL migrations in order, once each, safely from several processes at a time;
+wait (within a budget) for a database that is still starting."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from importlib import resources
 import asyncpg
 
 from processor.grants import grant_app_role
+from processor.retry import POSTGRES_TRANSIENT, Backoff
 
 logger = logging.getLogger(__name__)
 
 # Any constant works; it only has to differ from other advisory locks used on the database.
 MIGRATION_LOCK_KEY = 0x766F7465_6D696772  # "votemigr"
 _FILE_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+# One connection attempt; a server that accepts but never answers is retried like one that
+# refuses (asyncpg's own default is 60 s).
+CONNECT_TIMEOUT_S = 10.0
 
 _CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -56,10 +61,13 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str, app_role: str | None = None) -> list[int]:
+async def migrate(
+    database_url: str, app_role: str | None = None, *, wait: Backoff | None = None
+) -> list[int]:
     """Apply pending migrations, then grant `app_role` (if given) the application's
-    privileges; return the versions applied by this call."""
-    conn = await asyncpg.connect(database_url)
+    privileges; return the versions applied by this call. With `wait`, a database that does
+    not answer yet is retried until its deadline (GiveUpError after it)."""
+    conn = await _connect(database_url, wait)
     try:
         # A session lock, so concurrent runs (Helm hook retries, parallel tests) take turns.
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
@@ -73,6 +81,16 @@ async def migrate(database_url: str, app_role: str | None = None) -> list[int]:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     finally:
         await conn.close()
+
+
+async def _connect(database_url: str, wait: Backoff | None) -> asyncpg.Connection:
+    if wait is None:
+        return await asyncpg.connect(database_url)
+    return await wait.run(
+        "connect to the database",
+        lambda: asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_S),
+        POSTGRES_TRANSIENT,
+    )
 
 
 async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -> list[int]:

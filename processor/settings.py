@@ -22,6 +22,7 @@ from votecontract.names import (
     ENV_JOB_NAME,
     ENV_MAX_DELIVERIES,
     ENV_MAX_RUNTIME_S,
+    ENV_MIGRATE_WAIT_S,
     ENV_POSTGRES_WRITERS,
     ENV_READY_FILE,
     ENV_RETRY_BACKOFF_MAX_MS,
@@ -61,8 +62,11 @@ class ProcessorSettings:
     retry_backoff_max_ms: int = 5_000
     log_format: str = "json"
     test_stop_after_commit: int | None = None
-    # `migrate` only: the role the application connects as (DATABASE_APP_ROLE).
+    # `migrate` only: the role the application connects as (DATABASE_APP_ROLE), and how long
+    # the first connection is retried while the database starts (a bundled PostgreSQL and its
+    # migration hook start together; initdb alone takes seconds).
     app_role: str | None = None
+    migrate_wait_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Environ | None = None) -> ProcessorSettings:
@@ -91,6 +95,7 @@ class ProcessorSettings:
             log_format=log_format(env),
             test_stop_after_commit=optional_int(env, ENV_TEST_STOP_AFTER_COMMIT),
             app_role=env.get(ENV_DATABASE_APP_ROLE, "").strip() or None,
+            migrate_wait_s=env_float(env, ENV_MIGRATE_WAIT_S, cls.migrate_wait_s, minimum=0),
         )
 
 

@@ -29,6 +29,8 @@ ENV_STALE_CONSUMER_IDLE_MS = "STALE_CONSUMER_IDLE_MS"
 ENV_POSTGRES_WRITERS = "POSTGRES_WRITERS"
 ENV_RETRY_BACKOFF_MS = "RETRY_BACKOFF_MS"
 ENV_RETRY_BACKOFF_MAX_MS = "RETRY_BACKOFF_MAX_MS"
+# `python -m processor migrate`: seconds it keeps trying to reach a database still starting.
+ENV_MIGRATE_WAIT_S = "MIGRATE_WAIT_S"
 # Test-only fault hook: the processor stops itself (SIGSTOP) right after its N-th COMMIT, before
 # the XACK, so a crash test can SIGKILL it exactly there. Never set in manifests.
 ENV_TEST_STOP_AFTER_COMMIT = "PROCESSOR_TEST_STOP_AFTER_COMMIT"
@@ -86,3 +88,6 @@ ENV_DATABASE_APP_ROLE = "DATABASE_APP_ROLE"
 ENV_LIMIT_CONCURRENCY = "LIMIT_CONCURRENCY"
 ENV_MAX_HEADER_BYTES = "MAX_HEADER_BYTES"
 ENV_KEEP_ALIVE_S = "KEEP_ALIVE_S"
+# uvicorn's own variable (read by uvicorn.Config, not by ingest): the proxies whose
+# X-Forwarded-Proto/-For it believes; the chart sets it behind an Ingress.
+ENV_FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"

@@ -5,10 +5,20 @@ The processor Job's pod template, shared by the ScaledJob and the sweeper CronJo
 {{- $p := .Values.processor -}}
 template:
   metadata:
+    {{- with $p.podAnnotations }}
+    annotations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
     labels:
       {{- include "vote-pipeline.labels" (list . "processor") | nindent 6 }}
+      {{- with $p.podLabels }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
   spec:
     restartPolicy: Never
+    {{- with $p.priorityClassName }}
+    priorityClassName: {{ . }}
+    {{- end }}
     {{- with .Values.imagePullSecrets }}
     imagePullSecrets:
       {{- toYaml . | nindent 6 }}
@@ -62,6 +72,13 @@ template:
                 fieldPath: metadata.labels['batch.kubernetes.io/job-name']
           - name: READY_FILE
             value: {{ $p.readyFile | quote }}
+          {{- with $p.extraEnv }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
+        {{- with $p.extraEnvFrom }}
+        envFrom:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
         readinessProbe:
           exec:
             command: ["test", "-f", {{ $p.readyFile | quote }}]
@@ -83,6 +100,9 @@ template:
           - name: tmp
             mountPath: /tmp
           {{- include "vote-pipeline.tlsMount" . | nindent 10 }}
+          {{- with $p.extraVolumeMounts }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
     volumes:
       - name: run
         emptyDir:
@@ -92,6 +112,9 @@ template:
         emptyDir:
           sizeLimit: 64Mi
       {{- include "vote-pipeline.tlsVolume" . | nindent 6 }}
+      {{- with $p.extraVolumes }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
     {{- with $p.nodeSelector }}
     nodeSelector:
       {{- toYaml . | nindent 6 }}

@@ -18,6 +18,7 @@ import yaml
 from tests.support.helmchart import (
     CHART,
     DEFAULT,
+    HELM_VERSIONS,
     HOOK,
     NAMESPACE,
     RELEASE,
@@ -39,7 +40,6 @@ from votecontract import names
 
 pytestmark = pytest.mark.helm
 
-HELM_VERSIONS = ("3.17.2", "4.1.4")
 # The chart's kubeVersion floor (Chart.yaml) and the newest release kubernetes-validate knows.
 KUBE_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
 # Fixed passwords, so that two renderings differ only by what a test changes.
@@ -126,6 +126,7 @@ def _keda_view(manifest: Manifest) -> Manifest:
     ServiceAccount; keda/ uses the namespace's default one)."""
     renamed = {
         "vote-pipeline-processor": "vote-processor",
+        "vote-pipeline-processor-sweeper": "vote-processor-sweeper",
         "vote-pipeline-processor-redis": "vote-processor-redis",
         f"vote-pipeline-redis.{NAMESPACE}.svc.cluster.local:6379": (
             f"redis.{NAMESPACE}.svc.cluster.local:6379"
@@ -147,26 +148,20 @@ def _keda_view(manifest: Manifest) -> Manifest:
     return view
 
 
-def _env(view: Manifest) -> dict[str, Any]:
-    env: dict[str, Any] = view["spec"]["jobTargetRef"]["template"]["spec"]["containers"][0]["env"]
-    return env
-
-
 @pytest.mark.parametrize("version", HELM_VERSIONS)
 @pytest.mark.parametrize(
     ("kind", "filename"),
-    [("ScaledJob", "scaledjob.yaml"), ("TriggerAuthentication", "triggerauthentication.yaml")],
+    [
+        ("ScaledJob", "scaledjob.yaml"),
+        ("TriggerAuthentication", "triggerauthentication.yaml"),
+        ("CronJob", "sweeper-cronjob.yaml"),
+    ],
 )
 def test_default_rendering_equals_keda_manifests(
     renders: dict[Any, list[Manifest]], version: str, kind: str, filename: str
 ) -> None:
     expected = _keda_view(yaml.safe_load((ROOT / "keda" / filename).read_text()))
     rendered = _keda_view(find(renders[version, DEFAULT], kind))
-    if kind == "ScaledJob" and names.ENV_VOTE_OPTIONS not in _env(expected):
-        # keda/ leaves VOTE_OPTIONS to the processor's default; the chart must set it (options
-        # are a value), and for default values sets exactly that default.
-        default = ",".join(names.DEFAULT_VOTE_OPTIONS)
-        assert _env(rendered).pop(names.ENV_VOTE_OPTIONS) == {"value": default}
     assert rendered == expected
 
 
@@ -205,6 +200,10 @@ RENDER_ERRORS = {
     "deadline too short": (
         ["--set", "processor.activeDeadlineSeconds=300"],
         "processor.activeDeadlineSeconds (300) must exceed",
+    ),
+    "migration waits past its deadline": (
+        ["--set", "migration.waitForDatabaseSeconds=600"],
+        "must be below migration.activeDeadlineSeconds",
     ),
 }
 
@@ -261,6 +260,10 @@ def test_migration_runs_before_new_ingest_pods(upgrade: tuple[list[Manifest], ..
     assert "pre-upgrade" in annotations[HOOK].split(",")
     assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
     assert pod_spec(job)["containers"][0]["command"] == ["python", "-m", "processor", "migrate"]
+    # It waits (bounded, within the Job's deadline) for a database that is still starting.
+    job_env = {item["name"]: item for item in pod_spec(job)["containers"][0]["env"]}
+    wait_s = int(job_env[names.ENV_MIGRATE_WAIT_S]["value"])
+    assert 0 < wait_s < job["spec"]["activeDeadlineSeconds"]
     # Pre-upgrade hooks all finish before Helm applies any release resource: ingest is one.
     deployment = find(after, "Deployment")
     assert not is_hook(deployment)
@@ -279,14 +282,21 @@ def test_migration_runs_before_new_ingest_pods(upgrade: tuple[list[Manifest], ..
     assert secret["stringData"]["DATABASE_URL"] == release_secret["stringData"]["DATABASE_URL"]
 
 
-def test_first_install_migrates_before_or_after_the_database_exists(
+def test_first_install_migrates_before_or_after_what_it_needs_exists(
     renders: dict[Any, list[Manifest]],
 ) -> None:
+    """pre-install needs an external database and the operator's own ServiceAccount; the
+    bundled PostgreSQL and the chart's ServiceAccount are created after pre-install hooks."""
     version = HELM_VERSIONS[0]
-    bundled = find(renders[version, DEFAULT], "Job")["metadata"]["annotations"][HOOK]
-    external = find(renders[version, "external-values.yaml"], "Job")["metadata"]["annotations"]
-    assert bundled == "post-install,pre-upgrade"
-    assert external[HOOK] == "pre-install,pre-upgrade"
+    hooks = {
+        scenario: find(renders[version, scenario], "Job")["metadata"]["annotations"][HOOK]
+        for scenario in (DEFAULT, "external-values.yaml", "existing-secret-values.yaml")
+    }
+    assert hooks == {
+        DEFAULT: "post-install,pre-upgrade",
+        "external-values.yaml": "post-install,pre-upgrade",
+        "existing-secret-values.yaml": "pre-install,pre-upgrade",
+    }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -381,6 +391,7 @@ def test_external_redis_url_gives_kedas_connection(renders: dict[Any, list[Manif
     assert {(ref["parameter"], ref["key"]) for ref in auth} == {
         ("password", "REDIS_PASSWORD"),
         ("username", "REDIS_USERNAME"),
+        ("ca", "ca.crt"),
     }
     kinds = {doc["kind"] for doc in manifests}
     assert {"Ingress", "HorizontalPodAutoscaler", "NetworkPolicy"} <= kinds
@@ -391,7 +402,7 @@ def test_existing_secret_is_used_and_none_created(renders: dict[Any, list[Manife
     manifests = renders[HELM_VERSIONS[0], "existing-secret-values.yaml"]
     assert not [doc for doc in manifests if doc["kind"] == "Secret"]
     auth = find(manifests, "TriggerAuthentication")["spec"]["secretTargetRef"]
-    assert auth == [{"parameter": "password", "name": "vote-credentials", "key": "REDIS_PASSWORD"}]
+    assert {ref["name"] for ref in auth} == {"vote-credentials"}
     for manifest in (doc for doc in manifests if doc["kind"] in ("Deployment", "Job")):
         refs = [
             item["valueFrom"]["secretKeyRef"]["name"]
@@ -402,15 +413,15 @@ def test_existing_secret_is_used_and_none_created(renders: dict[Any, list[Manife
         assert set(refs) == {"vote-credentials"}
 
 
-def test_helm_test_hook_posts_and_polls_a_vote(renders: dict[Any, list[Manifest]]) -> None:
+def test_helm_test_hook_checks_the_service_read_only(renders: dict[Any, list[Manifest]]) -> None:
     pod = find(renders[HELM_VERSIONS[0], DEFAULT], "Pod")
     assert pod["metadata"]["annotations"][HOOK] == "test"
-    script, url, option, _timeout = pod["spec"]["containers"][0]["command"][2:]
+    script, url, options, _timeout = pod["spec"]["containers"][0]["command"][2:]
     assert url == f"http://vote-pipeline.{NAMESPACE}.svc:80"
-    assert option in names.DEFAULT_VOTE_OPTIONS
-    assert '"/vote"' in script
-    assert '"/votes/"' in script
-    assert '"recorded"' in script
+    assert tuple(options.split(",")) == names.DEFAULT_VOTE_OPTIONS
+    # tests/helm/test_helm_test_hook.py runs it against a real ingest.
+    assert '"/readyz"' in script
+    assert '"/results"' in script
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -13,6 +13,11 @@ import pytest
 
 from processor.migrate import MigrationError, load_migrations, migrate
 from tests.support.databases import TEST_PG_ADMIN_URL, admin_execute, dsn_with_database
+from tests.support.proxy import TcpProxy
+from tests.support.servers import free_port
+
+# What `migrate` logs while the database does not answer yet.
+WAITING = "connect to the database"
 
 
 @pytest.fixture
@@ -80,3 +85,54 @@ def test_the_job_command_names_a_bad_setting() -> None:
     )
     assert done.returncode == 2
     assert b"BATCH_SIZE" in done.stderr
+
+
+async def _stderr_until(process: asyncio.subprocess.Process, text: str) -> list[str]:
+    """Lines of the process's stderr up to the first holding `text` (all of them if it exits
+    first)."""
+    assert process.stderr is not None
+    lines = []
+    while line := (await process.stderr.readline()).decode():
+        lines.append(line)
+        if text in line:
+            break
+    return lines
+
+
+async def test_migrate_waits_for_a_database_that_comes_up_late(empty_database: str) -> None:
+    # The database's port has nothing listening until the migration has tried and waits.
+    late = TcpProxy(5432)
+    url = empty_database.replace("127.0.0.1:5432", f"127.0.0.1:{late.port}")
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "RETRY_BACKOFF_MS": "20"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "processor", "migrate", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        lines = await asyncio.wait_for(_stderr_until(process, WAITING), timeout=60)
+        assert WAITING in lines[-1], lines
+        await late.start()
+        rest = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, rest
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await late.cut()
+    everything = [migration.version for migration in load_migrations()]
+    assert await applied_versions(empty_database) == everything
+
+
+def test_migrate_gives_up_when_the_database_never_comes() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/votes"
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "MIGRATE_WAIT_S": "0.2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "processor", "migrate"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert b"migration failed" in done.stderr
+    assert b"still failing" in done.stderr
+    assert WAITING.encode() in done.stderr

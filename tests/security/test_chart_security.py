@@ -12,14 +12,28 @@ import pytest
 import redis
 from redis.exceptions import NoPermissionError
 
-from tests.support.helmchart import find, pod_spec, render
+from tests.support.helmchart import find, keda_auth, pod_spec, render, render_values
 from tests.support.servers import ThrowawayRedis, free_port
 
 pytestmark = [pytest.mark.helm, pytest.mark.security]
 
+# Every character RFC 3986 reserves, the percent sign, a quote, a backslash and a space.
+NASTY = "@:/?#[]%!$&'()*+,;=\\\" x"
+GIVEN = {
+    "password": f"admin{NASTY}",
+    "ingestPassword": f"ingest{NASTY}",
+    "processorPassword": f"processor{NASTY}",
+    "kedaPassword": f"keda{NASTY}",
+}
 
-def test_the_rendered_acl_loads_and_each_secret_url_logs_in(tmp_path: Path) -> None:
-    manifests = render("3.17.2", "--set", "config.voteStream=ballots")
+
+@pytest.mark.parametrize(
+    "passwords", [{}, GIVEN], ids=["generated", "given with reserved characters"]
+)
+def test_the_rendered_acl_loads_and_each_secret_url_logs_in(
+    tmp_path: Path, passwords: dict[str, str]
+) -> None:
+    manifests = render_values("3.17.2", {"config": {"voteStream": "ballots"}, "redis": passwords})
     config = find(manifests, "ConfigMap", "vote-pipeline-redis")["data"]
     script = pod_spec(find(manifests, "StatefulSet", "vote-pipeline-redis"))["containers"][0]
     secret = find(manifests, "Secret", "vote-pipeline")["stringData"]
@@ -53,7 +67,8 @@ def test_the_rendered_acl_loads_and_each_secret_url_logs_in(tmp_path: Path) -> N
             with pytest.raises(NoPermissionError):
                 client.xlen("votes")  # the ACL follows config.voteStream
             client.close()
-        keda = redis.Redis(port=server.port, username="keda", password=secret["REDIS_PASSWORD"])
+        kedas = keda_auth(manifests)  # what KEDA's operator logs in with
+        keda = redis.Redis(port=server.port, username=kedas["username"], password=kedas["password"])
         assert keda.ping()
         admin = redis.Redis(port=server.port, password=secret["REDIS_ADMIN_PASSWORD"])
         assert {user.split()[1] for user in admin.acl_list()} == {

@@ -25,6 +25,7 @@ from votecontract.names import (
     ENV_DATABASE_URL,
     ENV_LOG_FORMAT,
     ENV_MAX_RUNTIME_S,
+    ENV_MIGRATE_WAIT_S,
     ENV_PORT,
     ENV_REDIS_TIMEOUT_S,
     ENV_REDIS_URL,
@@ -137,7 +138,8 @@ def test_processor_and_migrations_show_no_password(
     job = ["-m", "processor"]
     texts = [
         run([*job, "migrate"], {ENV_DATABASE_URL: good_db}),
-        run([*job, "migrate"], {ENV_DATABASE_URL: no_db}),
+        # migrate waits for a database that is not up yet: a short budget, retries logged too.
+        run([*job, "migrate"], {ENV_DATABASE_URL: no_db, ENV_MIGRATE_WAIT_S: "0.3", **quick}),
         run([*job, "migrate"], {ENV_DATABASE_URL: bad_port}),
         run(job, {ENV_REDIS_URL: redis_url, ENV_DATABASE_URL: good_db, **quick}),
         run(job, {ENV_REDIS_URL: votes_redis.url("processor", WRONG_PASSWORD), **quick}),

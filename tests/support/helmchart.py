@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import subprocess
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ NAMESPACE = "vote-pipeline"
 DEFAULT = "default"
 SCENARIOS = (DEFAULT, *sorted(path.name for path in (CHART / "ci").glob("*-values.yaml")))
 HOOK = "helm.sh/hook"
+HELM_VERSIONS = ("3.17.2", "4.1.4")
 
 Manifest = dict[str, Any]
 
@@ -63,13 +66,27 @@ def values_args(scenario: str) -> list[str]:
     return [] if scenario == DEFAULT else ["--values", str(CHART / "ci" / scenario)]
 
 
-def template(version: str, *args: str) -> HelmResult:
-    return run_helm(version, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
+def template(version: str, *args: str, release: str = RELEASE, chart: Path = CHART) -> HelmResult:
+    return run_helm(version, "template", release, str(chart), "--namespace", NAMESPACE, *args)
 
 
-def render(version: str, *args: str) -> list[Manifest]:
+def render(version: str, *args: str, release: str = RELEASE, chart: Path = CHART) -> list[Manifest]:
     """The manifests `helm template` renders (hooks and tests included); fails on errors."""
-    result = template(version, *args)
+    result = template(version, *args, release=release, chart=chart)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def template_values(version: str, values: Mapping[str, Any], *args: str) -> HelmResult:
+    """`helm template` with `values` given as a values file (exact strings, no --set parsing)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(dict(values), file)
+        file.flush()
+        return template(version, "--values", file.name, *args)
+
+
+def render_values(version: str, values: Mapping[str, Any], *args: str) -> list[Manifest]:
+    result = template_values(version, values, *args)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -101,3 +118,18 @@ def pod_spec(manifest: Manifest) -> dict[str, Any]:
         spec = spec["jobTemplate"]["spec"]
     template_spec: dict[str, Any] = spec["template"]["spec"]
     return template_spec
+
+
+def keda_auth(manifests: list[Manifest]) -> dict[str, str]:
+    """The authentication parameters KEDA's resolver gives the redis-streams scaler: each
+    secretTargetRef's Secret value, whitespace-trimmed (KEDA v2.20 pkg/scalers/scalersconfig)."""
+    secrets = {
+        doc["metadata"]["name"]: doc.get("stringData", {})
+        for doc in manifests
+        if doc["kind"] == "Secret" and not is_hook(doc)
+    }
+    auth = find(manifests, "TriggerAuthentication")["spec"]
+    return {
+        ref["parameter"]: secrets[ref["name"]].get(ref["key"], "").strip()
+        for ref in auth["secretTargetRef"]
+    }

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.helm
 
 ENV_NAMES = {value for key, value in vars(names).items() if key.startswith("ENV_")}
 # The pipeline's own containers; Redis and PostgreSQL images have variables of their own.
-PIPELINE_CONTAINERS = {"ingest", "processor", "migrate", "vote"}
+PIPELINE_CONTAINERS = {"ingest", "processor", "migrate", "check"}
 
 
 @pytest.fixture(scope="module")
