@@ -62,6 +62,7 @@ class Job:
             await self.reader.redis("ensure group", self.stream.ensure_group)
             await self._pipeline()
             self.summary.outcome = self.reader.stop_reason
+            await self._trim_once_more()
         except* GiveUpError as group:
             self.summary.outcome = Outcome.GAVE_UP
             reason = str(group.exceptions[0])
@@ -126,6 +127,11 @@ class Job:
             await self.reader.redis("ack", partial(self.stream.settle, batch.ids, batch.dead))
             trimmed = await self.reader.redis("trim", self.trimmer.trim)
             self.summary.add(batch, counts, trimmed, time.monotonic() - started)
+
+    async def _trim_once_more(self) -> None:
+        """Trim at the end of every run, even one that read nothing: entries another group
+        acked after the last batch was settled are removed now, not when a Job next has work."""
+        self.summary.trimmed += await self.reader.redis("trim", self.trimmer.trim)
 
     async def _close(self) -> None:
         for store in self.stores:

@@ -190,3 +190,20 @@ async def test_pending_entries_that_no_longer_exist_are_accounted_for(
     assert job.summary.vanished == 1  # own pending, acked; the claimed one Redis dropped itself
     assert await recorded(db) == fold([votes[1], *votes[3:]])
     assert await pending_of(redis_client, stream, group) == 0
+
+
+async def test_a_job_with_nothing_to_read_still_trims_what_every_group_acked(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(12, 4, random.Random(8)))
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xgroup_create(stream, "audit", "0")
+    await run(settings)
+    assert await redis_client.xlen(stream) == 12  # the audit group has not read them yet
+    delivered = await redis_client.xreadgroup("audit", "auditor", {stream: ">"})
+    await redis_client.xack(stream, "audit", *[entry_id for entry_id, _ in delivered[0][1]])
+    job = await run(settings)
+    assert (job.summary.entries, job.summary.trimmed) == (0, 12)
+    assert await redis_client.xlen(stream) == 0
+    assert await recorded(db) == fold(votes)
