@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from votecontract.entry import (
     ENTRY_FIELDS,
-    MAX_ACCEPTED_MS_DIGITS,
+    MAX_ACCEPTED_MS,
     MAX_VOTER_ID_CHARS,
     VOTER_ID_CHARS,
     VOTER_ID_REGEX,
+    parse_accepted_ms,
 )
 from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
 
@@ -24,8 +25,11 @@ _REQUIRED = INGEST_FIELD_ORDER
 VOTER_CHARS = VOTER_ID_CHARS.encode()
 MAX_VOTER_CHARS = MAX_VOTER_ID_CHARS
 _VOTER_PATTERN = re.compile(VOTER_ID_REGEX.encode())
-_MS_PATTERN = re.compile(rb"[0-9]{1,%d}" % MAX_ACCEPTED_MS_DIGITS)
 _SHOWN_CHARS = 64
+_MS_RULE = (
+    f"{FIELD_ACCEPTED_MS} must be 1-15 ASCII digits, milliseconds since the epoch"
+    f" up to {MAX_ACCEPTED_MS} (9999-12-31T23:59:59.999Z)"
+)
 
 
 # A valid vote: (entry_ms, entry_seq, option, voter_id, accepted_ms), the staging table's
@@ -67,11 +71,11 @@ def parse_entry(
         return Poison(entry_id, fields, _option_problem(raw_option, options))
     if not _VOTER_PATTERN.fullmatch(raw_voter):
         return Poison(entry_id, fields, _voter_problem(raw_voter))
-    if not _MS_PATTERN.fullmatch(raw_ms):
-        reason = f"{FIELD_ACCEPTED_MS} must be integer milliseconds since the epoch"
-        return Poison(entry_id, fields, f"{reason}, got {_shown(raw_ms)}")
+    accepted_ms = parse_accepted_ms(raw_ms)
+    if accepted_ms is None:
+        return Poison(entry_id, fields, f"{_MS_RULE}, got {_shown(raw_ms)}")
     ms, seq = parse_entry_id(entry_id)
-    return (ms, seq, option, raw_voter.decode("ascii"), int(raw_ms))
+    return (ms, seq, option, raw_voter.decode("ascii"), accepted_ms)
 
 
 def _field_problem(fields: Sequence[bytes], values: dict[bytes, bytes]) -> str | None:

@@ -22,7 +22,7 @@ from processor.entries import (
     Vote,
     parse_entry_id,
 )
-from votecontract.entry import MAX_ACCEPTED_MS_DIGITS
+from votecontract.entry import MAX_ACCEPTED_MS, MAX_ACCEPTED_MS_DIGITS
 
 StreamId = tuple[int, int]
 
@@ -33,6 +33,8 @@ _ENTRY_ID, _FIELDS = itemgetter(0), itemgetter(1)
 _OPTION, _VOTER, _ACCEPTED = itemgetter(1), itemgetter(3), itemgetter(5)
 # In COPY text format only these characters need escaping. Options are free text; voter IDs and
 # numbers are validated to hold none of them.
+# Digit strings of one length compare as their numbers do.
+_MAX_ACCEPTED = b"%d" % MAX_ACCEPTED_MS
 _COPY_ESCAPES = {ord("\\"): "\\\\", ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
 
 
@@ -97,8 +99,8 @@ def add_ingest_votes(
 
     Checks whole columns against the rules `parse_entry` applies one by one: the three fields,
     a known option, a voter ID of 1-64 characters A-Z a-z 0-9 _ -, an accepted-at of 1-15
-    digits. Returns False, appending nothing, if any entry fails (or is gone: fields None).
-    `options` comes from `copy_options`.
+    ASCII digits up to MAX_ACCEPTED_MS. Returns False, appending nothing, if any entry fails
+    (or is gone: fields None). `options` comes from `copy_options`.
     """
     if not entries:
         return True
@@ -110,7 +112,7 @@ def add_ingest_votes(
     accepted = list(map(_ACCEPTED, fields))
     if not options.keys() >= set(raw_options):
         return False
-    if not (_valid_voters(voters) and _valid_digits(accepted, MAX_ACCEPTED_MS_DIGITS)):
+    if not (_valid_voters(voters) and _valid_accepted(accepted)):
         return False
     ids: list[bytes] = list(map(_ENTRY_ID, entries))
     # A stream ID is "<ms>-<seq>": one dash, digits either side.
@@ -140,6 +142,13 @@ def _valid_voters(voters: list[bytes]) -> bool:
     return not b"".join(voters).translate(None, VOTER_CHARS)
 
 
-def _valid_digits(values: list[bytes], max_digits: int) -> bool:
+def _valid_accepted(values: list[bytes]) -> bool:
+    """votecontract.entry.parse_accepted_ms's rule, a column at a time (bytes.isdigit is
+    ASCII-only)."""
     lengths = set(map(len, values))
-    return min(lengths) >= 1 and max(lengths) <= max_digits and b"".join(values).isdigit()
+    longest = max(lengths)
+    if min(lengths) < 1 or longest > MAX_ACCEPTED_MS_DIGITS or not b"".join(values).isdigit():
+        return False
+    if longest < len(_MAX_ACCEPTED):
+        return True
+    return max(value for value in values if len(value) == longest) <= _MAX_ACCEPTED

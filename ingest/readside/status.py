@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from ingest.readside.database import Database, DatabaseUnavailableError
 from ingest.readside.results import unavailable
+from votecontract.entry import accepted_instant, parse_accepted_ms
 from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, StreamNames
 
 VOTE_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
@@ -26,7 +27,11 @@ BIGINT_MAX = 2**63 - 1  # entry_ms/entry_seq are Postgres bigint
 State = Literal["pending", "recorded", "dead_lettered"]
 
 STATUS_QUERY = """
-SELECT e.option, e.accepted_at, e.recorded_at,
+SELECT e.option, e.recorded_at,
+       -- NULL past Python's datetime (asyncpg would raise): the processor records such values
+       -- no more, but rows it recorded before may hold them.
+       CASE WHEN e.accepted_at < timestamptz '10000-01-01 00:00:00+00' THEN e.accepted_at
+       END AS accepted_at,
        coalesce(b.entry_ms = e.entry_ms AND b.entry_seq = e.entry_seq, false) AS is_current,
        d.reason, d.dead_at
 FROM (SELECT $1::bigint AS ms, $2::bigint AS seq) AS k
@@ -120,12 +125,13 @@ class VoteStatusService:
         entries = await self._redis.xrange(self._names.stream, min=vote_id, max=vote_id, count=1)
         if not entries:
             return None
-        fields = {_text(key): _text(value) for key, value in (entries[0][1] or {}).items()}
+        fields = {_text(key): value for key, value in (entries[0][1] or {}).items()}
+        option = fields.get(FIELD_OPTION)
         return VoteStatus(
             id=vote_id,
             state="pending",
-            option=fields.get(FIELD_OPTION),
-            accepted_at=_accepted_at(fields.get(FIELD_ACCEPTED_MS)),
+            option=None if option is None else _text(option),
+            accepted_at=accepted_at_of(fields.get(FIELD_ACCEPTED_MS)),
         )
 
 
@@ -133,10 +139,13 @@ def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _accepted_at(raw: str | None) -> datetime | None:
-    if raw is None or not raw.isdigit():
+def accepted_at_of(raw: bytes | str | None) -> datetime | None:
+    """The instant of a pending entry's `accepted_ms`, by the processor's rule; None for a
+    value the processor refuses (the entry will be dead-lettered)."""
+    if raw is None:
         return None
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
+    accepted_ms = parse_accepted_ms(raw if isinstance(raw, bytes) else raw.encode())
+    return None if accepted_ms is None else accepted_instant(accepted_ms)
 
 
 async def vote_status_response(service: VoteStatusService, vote_id: str) -> Response:

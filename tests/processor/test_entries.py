@@ -16,6 +16,11 @@ def test_a_valid_entry_becomes_a_vote_in_any_field_order() -> None:
         assert parse_entry(b"17-3", fields, OPTIONS) == (17, 3, "cats", "v_1-A", 1700000000123)
 
 
+def test_accepted_ms_may_reach_the_last_millisecond_of_year_9999() -> None:
+    fields = [*VALID[:5], b"253402300799999"]
+    assert parse_entry(b"1-0", fields, OPTIONS) == (1, 0, "cats", "v_1-A", 253402300799999)
+
+
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
@@ -28,10 +33,12 @@ def test_a_valid_entry_becomes_a_vote_in_any_field_order() -> None:
         ([*VALID[:3], b"a" * 65, *VALID[4:]], "voter_id must be 1-64 characters"),
         ([*VALID[:3], b"bob smith", *VALID[4:]], "voter_id must be 1-64 characters"),
         ([*VALID[:3], b"b\xc3", *VALID[4:]], "voter_id is not valid UTF-8"),
-        ([*VALID[:5], b"-1"], "accepted_ms must be integer milliseconds since the epoch"),
-        ([*VALID[:5], b"12.5"], "accepted_ms must be integer milliseconds"),
-        ([*VALID[:5], b"9" * 16], "accepted_ms must be integer milliseconds"),
-        ([*VALID[:5], "\uff11\uff12".encode()], "accepted_ms must be integer milliseconds"),
+        ([*VALID[:5], b"-1"], "accepted_ms must be 1-15 ASCII digits, milliseconds since the"),
+        ([*VALID[:5], b"12.5"], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], b"9" * 16], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], b"253402300800000"], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], "\uff11\uff12".encode()], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], "\u0661\u0662".encode()], "accepted_ms must be 1-15 ASCII digits"),
     ],
 )
 def test_a_bad_entry_is_poison_with_its_reason(fields: list[bytes], reason: str) -> None:
