@@ -4,15 +4,17 @@ A vote ingest answered 202 can still end as a dead letter: delivered more than
 `MAX_DELIVERIES` times (Jobs that kept failing through a long PostgreSQL outage), or carrying
 an option the processor did not know yet (ingest's `VOTE_OPTIONS` updated first). Such a vote
 must still count. This command validates every dead letter not yet recorded against the
-current settings and writes the valid ones exactly as a Job would: with their original stream
-ID, so a replay is idempotent and last-cast-wins still orders them by when they were cast.
+current settings, from its fields exactly as Redis held them (`dead_letters.entry_fields`: a
+repeated field stays repeated, any bytes stay as they were; a row written before that column
+existed cannot be reproduced exactly and is never replayed), and writes the valid ones
+exactly as a Job would: with their original stream ID, so a replay is idempotent and
+last-cast-wins still orders them by when they were cast.
 Rows of `dead_letters` are kept as history (`GET /votes/{id}` answers `recorded` once the
 event exists); the Redis dead-letter stream, a capped mirror for operators, is left as it is.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -28,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Keyset pages in stream-ID order; a dead letter whose event exists was replayed already.
 _UNRECORDED_DEAD_LETTERS = """
-SELECT d.entry_ms, d.entry_seq, d.fields::text AS fields
+SELECT d.entry_ms, d.entry_seq, d.entry_fields
 FROM dead_letters AS d
 WHERE (d.entry_ms, d.entry_seq) > ($1::bigint, $2::bigint)
   AND NOT EXISTS (SELECT FROM vote_events AS e
@@ -37,6 +39,10 @@ ORDER BY d.entry_ms, d.entry_seq
 LIMIT $3
 """
 PAGE_SIZE = 5_000
+NOT_KEPT_EXACTLY = (
+    "dead-lettered before its exact fields were kept (migration 0003); "
+    "it cannot be re-validated exactly, so it is not replayed"
+)
 
 
 @dataclass
@@ -77,9 +83,11 @@ def _validated(
 ) -> list[Vote]:
     votes: list[Vote] = []
     for row in rows:
+        fields: list[bytes] | None = row["entry_fields"]
+        if fields is None:
+            report.still_invalid[NOT_KEPT_EXACTLY] += 1
+            continue
         entry_id = b"%d-%d" % (row["entry_ms"], row["entry_seq"])
-        stored: dict[str, str] = json.loads(row["fields"])
-        fields = [part.encode() for pair in stored.items() for part in pair]
         parsed = parse_entry(entry_id, fields, options)
         if isinstance(parsed, Poison):
             report.still_invalid[parsed.reason] += 1

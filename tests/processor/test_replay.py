@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from processor.entries import Poison
 from processor.job import Job
-from processor.replay import replay_dead_letters
+from processor.replay import NOT_KEPT_EXACTLY, replay_dead_letters
 from processor.settings import ProcessorSettings
 from processor.store import VoteStore
 from processor.voterows import VoteRows
@@ -117,3 +117,33 @@ async def test_the_command_line_replays_and_logs_what_it_did(
     code, stderr = await run_processor("replay-dead-letters", "--all", env=env)
     assert code == 2
     assert b"usage: python -m processor" in stderr
+
+
+async def test_an_entry_refused_for_a_repeated_field_stays_refused_on_replay(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    # Kept as a dict, the entry's fields lose the first `option`: what is left is a valid vote.
+    fields = [b"option", b"birds", *vote_fields(b"cats", b"ann")]
+    await redis_client.execute_command("XADD", settings.names.stream, "*", *fields)
+    await Job(settings).run()
+    reason = "duplicate field 'option'"
+    assert await db.fetchval("SELECT reason FROM dead_letters") == reason
+    report = await replay_dead_letters(settings.database_url, OPTIONS)
+    assert (report.valid, report.recorded, dict(report.still_invalid)) == (0, 0, {reason: 1})
+    assert await db.fetchval("SELECT count(*) FROM vote_events") == 0
+
+
+async def test_a_dead_letter_without_its_exact_fields_is_never_replayed(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    # A row written before migration 0003: its readable fields look like a valid vote.
+    readable = {"option": "cats", "voter_id": "ann", "accepted_ms": "1700000000000"}
+    await db.execute(
+        "INSERT INTO dead_letters (entry_ms, entry_seq, reason, fields) VALUES (4, 0, $1, $2)",
+        "delivered 6 times, more than MAX_DELIVERIES=5",
+        json.dumps(readable),
+    )
+    report = await replay_dead_letters(database_url, OPTIONS)
+    assert (report.valid, report.recorded) == (0, 0)
+    assert dict(report.still_invalid) == {NOT_KEPT_EXACTLY: 1}
+    assert await db.fetchval("SELECT count(*) FROM vote_events") == 0

@@ -194,6 +194,14 @@ async def test_dead_letters_are_stored_with_escaped_fields(
     ]
 
 
+async def test_dead_letters_keep_their_fields_exactly_as_redis_held_them(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    fields = [b"option", b"\xff", b"option", b"cats", b"", b"\x00", b"voter_id", b"\\xff"]
+    await store.write_batch(VoteRows(), [Poison(b"9-3", fields, "duplicate field 'option'")])
+    assert await db.fetchval("SELECT entry_fields FROM dead_letters") == fields
+
+
 async def test_every_configured_option_has_a_tally_row(
     store: VoteStore, db: asyncpg.Connection
 ) -> None:
