@@ -29,19 +29,25 @@ from processor.voterows import VoteRows
 logger = logging.getLogger(__name__)
 
 # Keyset pages in stream-ID order; a dead letter whose event exists was replayed already.
+# dead_letters keys any stream ID (numeric), vote_events bigint ones: compared as they are,
+# vote_events' key would be cast to numeric and its index left unused. The CASE casts only IDs
+# that fit (an ID beyond bigint is never recorded, and parse_entry says why).
 _UNRECORDED_DEAD_LETTERS = """
-SELECT d.entry_ms, d.entry_seq, d.entry_fields
+SELECT d.entry_ms::text, d.entry_seq::text, d.entry_fields
 FROM dead_letters AS d
-WHERE (d.entry_ms, d.entry_seq) > ($1::bigint, $2::bigint)
-  AND NOT EXISTS (SELECT FROM vote_events AS e
-                  WHERE e.entry_ms = d.entry_ms AND e.entry_seq = d.entry_seq)
+WHERE (d.entry_ms, d.entry_seq) > ($1::numeric, $2::numeric)
+  AND CASE WHEN d.entry_ms > 9223372036854775807 OR d.entry_seq > 9223372036854775807 THEN true
+           ELSE NOT EXISTS (SELECT FROM vote_events AS e
+                            WHERE e.entry_ms = d.entry_ms::bigint
+                              AND e.entry_seq = d.entry_seq::bigint)
+      END
 ORDER BY d.entry_ms, d.entry_seq
 LIMIT $3
 """
 PAGE_SIZE = 5_000
 NOT_KEPT_EXACTLY = (
-    "dead-lettered before its exact fields were kept (migration 0003); "
-    "it cannot be re-validated exactly, so it is not replayed"
+    "its exact fields were not kept (dead-lettered before migration 0003, or larger than "
+    "1 MiB); it cannot be re-validated exactly, so it is not replayed"
 )
 
 
@@ -63,7 +69,7 @@ async def replay_dead_letters(
     reader = await asyncpg.connect(database_url)
     store = None if dry_run else await VoteStore.connect(database_url, options)
     try:
-        after = (-1, -1)
+        after = ("-1", "-1")
         while rows := await reader.fetch(_UNRECORDED_DEAD_LETTERS, *after, PAGE_SIZE):
             after = (rows[-1]["entry_ms"], rows[-1]["entry_seq"])
             votes = _validated(rows, lookup, report)
@@ -87,7 +93,7 @@ def _validated(
         if fields is None:
             report.still_invalid[NOT_KEPT_EXACTLY] += 1
             continue
-        entry_id = b"%d-%d" % (row["entry_ms"], row["entry_seq"])
+        entry_id = f"{row['entry_ms']}-{row['entry_seq']}".encode()
         parsed = parse_entry(entry_id, fields, options)
         if isinstance(parsed, Poison):
             report.still_invalid[parsed.reason] += 1

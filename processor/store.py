@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-from processor.entries import Poison, fields_as_text, parse_entry_id
+from processor.entries import Poison, fields_as_text, kept_exactly, parse_entry_id
 from processor.voterows import VoteRows
 
 _CREATE_STAGING = """
@@ -105,7 +105,8 @@ LIMIT 1
 # locks in every Job.
 _CREATE_DEAD_LETTER_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staged_dead_letters (
-    entry_ms bigint, entry_seq bigint, reason text, fields jsonb, entry_fields bytea[]
+    entry_ms numeric(20, 0), entry_seq numeric(20, 0), reason text, fields jsonb,
+    entry_fields bytea[]
 ) ON COMMIT DELETE ROWS
 """
 _DEAD_LETTER_COLUMNS = ("entry_ms", "entry_seq", "reason", "fields", "entry_fields")
@@ -203,7 +204,7 @@ class VoteStore:
         return found is not None and (found[0], found[1]) <= last
 
 
-DeadLetterRow = tuple[int, int, str, str, list[bytes]]
+DeadLetterRow = tuple[int, int, str, str, list[bytes] | None]
 
 
 def _dead_letter_rows(dead: Sequence[Poison]) -> list[DeadLetterRow]:
@@ -212,7 +213,7 @@ def _dead_letter_rows(dead: Sequence[Poison]) -> list[DeadLetterRow]:
             *parse_entry_id(poison.entry_id),
             poison.reason,
             json.dumps(fields_as_text(poison.fields)),
-            list(poison.fields),
+            list(poison.fields) if kept_exactly(poison.fields) else None,
         )
         for poison in dead
     ]

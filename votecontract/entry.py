@@ -30,6 +30,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Entry = tuple[str, str, str, str, str, str]
 
+# A stream ID is `<ms>-<seq>`, two unsigned 64-bit parts; PostgreSQL keys recorded votes by
+# both as bigint. Redis takes any ID above the stream's last one from whoever may XADD, and
+# generates IDs above it from then on, so an ID beyond bigint is possible and never recordable.
+BIGINT_MAX = 2**63 - 1
+
+
+def fits_bigint(entry_id: str | bytes) -> bool:
+    """Whether both parts of the stream ID `entry_id` fit PostgreSQL's bigint."""
+    text = entry_id.decode("ascii") if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms) <= BIGINT_MAX and int(seq) <= BIGINT_MAX
+
 
 def build_entry(option: str, voter_id: str, accepted_ms: int) -> Entry:
     """The flat field list [name, value, ...] of one vote, as XADD takes it."""

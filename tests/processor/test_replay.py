@@ -10,7 +10,7 @@ import sys
 import asyncpg
 import redis.asyncio as aioredis
 
-from processor.entries import Poison
+from processor.entries import ID_BEYOND_BIGINT, Poison
 from processor.job import Job
 from processor.replay import NOT_KEPT_EXACTLY, replay_dead_letters
 from processor.settings import ProcessorSettings
@@ -147,3 +147,15 @@ async def test_a_dead_letter_without_its_exact_fields_is_never_replayed(
     assert (report.valid, report.recorded) == (0, 0)
     assert dict(report.still_invalid) == {NOT_KEPT_EXACTLY: 1}
     assert await db.fetchval("SELECT count(*) FROM vote_events") == 0
+
+
+async def test_a_dead_letter_beyond_bigint_stays_a_dead_letter(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    beyond = Poison(b"9223372036854775808-0", vote_fields(b"cats", b"ann"), ID_BEYOND_BIGINT)
+    await dead_letter(database_url, beyond, Poison(b"2-0", vote_fields(b"cats", b"bo"), "x"))
+    report = await replay_dead_letters(database_url, OPTIONS)
+    assert (report.valid, report.recorded, dict(report.still_invalid)) == (
+        1, 1, {ID_BEYOND_BIGINT: 1},
+    )  # fmt: skip
+    assert (await recorded(db)).ballots == {"bo": ("cats", (2, 0))}

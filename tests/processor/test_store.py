@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from processor.entries import Poison, Vote
+from processor.entries import ID_BEYOND_BIGINT, KEPT_BYTES, Poison, Vote
 from processor.store import BatchCounts, VoteStore
 from processor.voterows import VoteRows
 from tests.support.votestate import OPTIONS, fold, recorded
@@ -200,6 +200,21 @@ async def test_dead_letters_keep_their_fields_exactly_as_redis_held_them(
     fields = [b"option", b"\xff", b"option", b"cats", b"", b"\x00", b"voter_id", b"\\xff"]
     await store.write_batch(VoteRows(), [Poison(b"9-3", fields, "duplicate field 'option'")])
     assert await db.fetchval("SELECT entry_fields FROM dead_letters") == fields
+
+
+async def test_any_entry_can_be_dead_lettered_whatever_its_id_and_size(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    beyond = b"18446744073709551615-18446744073709551615"
+    huge = [b"option", b"\x00" * (KEPT_BYTES + 1), b"voter_id", b"v"]
+    await store.write_batch(VoteRows(), [Poison(beyond, huge, ID_BEYOND_BIGINT)])
+    row = await db.fetchrow(
+        "SELECT entry_ms::text || '-' || entry_seq::text AS id, reason, entry_fields,"
+        " fields->>'voter_id' AS voter FROM dead_letters"
+    )
+    assert row is not None
+    assert (row["id"].encode(), row["reason"], row["voter"]) == (beyond, ID_BEYOND_BIGINT, "v")
+    assert row["entry_fields"] is None  # too large to keep exactly: never replayed
 
 
 async def test_every_configured_option_has_a_tally_row(
