@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from processor.budget import RuntimeBudget
 from processor.entries import Poison, Vote, option_lookup, parse_entry
+from processor.pgsession import TRANSACTION_TIMEOUT_S, connect, wait_allowed_s
 from processor.store import VoteStore
 from processor.voterows import VoteRows
 
@@ -61,16 +63,22 @@ class ReplayReport:
 
 
 async def replay_dead_letters(
-    database_url: str, options: Sequence[str], *, dry_run: bool = False
+    database_url: str,
+    options: Sequence[str],
+    *,
+    dry_run: bool = False,
+    runtime_s: float = 600.0,
 ) -> ReplayReport:
-    """Record every unrecorded dead letter that validates against `options` now."""
+    """Record every unrecorded dead letter that validates against `options` now; every wait
+    on PostgreSQL ends within `runtime_s` (a replay is idempotent: run it again to go on)."""
     report = ReplayReport()
     lookup = option_lookup(options)
-    reader = await asyncpg.connect(database_url)
-    store = None if dry_run else await VoteStore.connect(database_url, options)
+    budget = RuntimeBudget.starting_now(runtime_s, grace_s=0)
+    reader = await connect(database_url, budget)
+    store = None if dry_run else await VoteStore.connect(database_url, options, budget)
     try:
         after = ("-1", "-1")
-        while rows := await reader.fetch(_UNRECORDED_DEAD_LETTERS, *after, PAGE_SIZE):
+        while rows := await _page(reader, after, budget):
             after = (rows[-1]["entry_ms"], rows[-1]["entry_seq"])
             votes = _validated(rows, lookup, report)
             report.valid += len(votes)
@@ -82,6 +90,16 @@ async def replay_dead_letters(
         if store is not None:
             await store.close()
     return report
+
+
+async def _page(
+    reader: asyncpg.Connection, after: tuple[str, str], budget: RuntimeBudget
+) -> list[asyncpg.Record]:
+    timeout = wait_allowed_s(budget, TRANSACTION_TIMEOUT_S)
+    rows: list[asyncpg.Record] = await reader.fetch(
+        _UNRECORDED_DEAD_LETTERS, *after, PAGE_SIZE, timeout=timeout
+    )
+    return rows
 
 
 def _validated(

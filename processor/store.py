@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import asyncpg
 
+from processor.budget import RuntimeBudget
 from processor.entries import Poison, fields_as_text, kept_exactly, parse_entry_id
+from processor.pgsession import bounded_transaction, connect
 from processor.voterows import VoteRows
 
 _CREATE_STAGING = """
@@ -121,6 +124,7 @@ _SEED_TALLY = """
 INSERT INTO tally (option) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (option) DO NOTHING
 """
 
+_CLOSE_TIMEOUT_S = 5.0
 _STAGED_COLUMNS = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_ms")
 
 
@@ -134,31 +138,39 @@ class BatchCounts(NamedTuple):
 
 
 class VoteStore:
-    """One connection to PostgreSQL, writing whole batches."""
+    """One connection to PostgreSQL, writing whole batches, each wait within `budget`."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, budget: RuntimeBudget) -> None:
         self._conn = conn
+        self._budget = budget
 
     @classmethod
-    async def connect(cls, database_url: str, options: Sequence[str]) -> VoteStore:
-        """Connect, prepare the session's staging table and make every option's tally row."""
-        conn = await asyncpg.connect(database_url)
+    async def connect(
+        cls, database_url: str, options: Sequence[str], budget: RuntimeBudget
+    ) -> VoteStore:
+        """Connect, prepare the session's staging tables and make every option's tally row."""
+        conn = await connect(database_url, budget)
         try:
-            await conn.execute(_CREATE_STAGING)
-            await conn.execute(_CREATE_DEAD_LETTER_STAGING)
-            await conn.execute(_SEED_TALLY, list(options))
+            async with bounded_transaction(conn, budget):
+                await conn.execute(_CREATE_STAGING)
+                await conn.execute(_CREATE_DEAD_LETTER_STAGING)
+                await conn.execute(_SEED_TALLY, list(options))
         except BaseException:
-            await conn.close()
+            conn.terminate()
             raise
-        return cls(conn)
+        return cls(conn, budget)
 
     async def close(self) -> None:
-        """Close politely, or drop the connection if it is broken or busy."""
+        """Close politely while the budget lasts, else (or if it is broken or busy) drop it."""
         if self._conn.is_closed():
             return
+        left_s = min(_CLOSE_TIMEOUT_S, self._budget.finish_by - time.monotonic())
+        if left_s <= 0:
+            self._conn.terminate()
+            return
         try:
-            await self._conn.close(timeout=5)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._conn.close(timeout=left_s)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._conn.terminate()
 
     def abort(self) -> None:
@@ -176,7 +188,7 @@ class VoteStore:
         self, votes: VoteRows, dead: Sequence[Poison], *, may_be_fresh: bool
     ) -> BatchCounts:
         recorded = cast = 0
-        async with self._conn.transaction():
+        async with bounded_transaction(self._conn, self._budget):
             if votes.first is not None and votes.last is not None:
                 statement = _RECORD_BATCH
                 if may_be_fresh and not await self.any_recorded_between(votes.first, votes.last):

@@ -10,15 +10,20 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from processor.budget import RuntimeBudget
 from processor.entries import ID_BEYOND_BIGINT, KEPT_BYTES, Poison, Vote
 from processor.store import BatchCounts, VoteStore
 from processor.voterows import VoteRows
 from tests.support.votestate import OPTIONS, fold, recorded
 
 
+def a_minute() -> RuntimeBudget:
+    return RuntimeBudget.starting_now(60, grace_s=5)
+
+
 @pytest.fixture
 async def store(database_url: str, db: asyncpg.Connection) -> AsyncIterator[VoteStore]:
-    store = await VoteStore.connect(database_url, OPTIONS)
+    store = await VoteStore.connect(database_url, OPTIONS, a_minute())
     try:
         yield store
     finally:
@@ -77,7 +82,7 @@ async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
 ) -> None:
     rng = random.Random(3)
     votes = [vote(ms, rng.choice(OPTIONS), f"v{rng.randrange(12)}") for ms in range(1, 601)]
-    stores = [await VoteStore.connect(database_url, OPTIONS) for _ in range(3)]
+    stores = [await VoteStore.connect(database_url, OPTIONS, a_minute()) for _ in range(3)]
     try:
         for start in range(0, len(votes), 60):
             chunk = votes[start : start + 60]
@@ -133,7 +138,7 @@ async def test_an_option_with_copy_special_characters_is_stored_verbatim(
     database_url: str, db: asyncpg.Connection
 ) -> None:
     odd = "tab\there\\back\nline\rend"
-    store = await VoteStore.connect(database_url, (*OPTIONS, odd))
+    store = await VoteStore.connect(database_url, (*OPTIONS, odd), a_minute())
     try:
         await store.write_batch(VoteRows.of([vote(1, odd, "ann")]), [])
     finally:
