@@ -17,13 +17,16 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 from functools import partial
 
+import asyncpg
 import redis.exceptions
 
 from processor.batches import Batch
 from processor.budget import RuntimeBudget
 from processor.consumers import ConsumerJanitor
+from processor.isolation import write_isolating
 from processor.reader import BatchReader
 from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, GiveUpError
 from processor.settings import ProcessorSettings
@@ -140,11 +143,27 @@ class Job:
             store = await VoteStore.connect(settings.database_url, settings.options, self.budget)
             self.stores[slot] = store
         try:
-            return await store.write_batch(batch.votes, batch.dead)
+            try:
+                return await store.write_batch(batch.votes, batch.dead)
+            except asyncpg.DataError:
+                return await self._write_isolating(store, batch)
         except POSTGRES_TRANSIENT:
             store.abort()
             self.stores[slot] = None
             raise
+
+    async def _write_isolating(self, store: VoteStore, batch: Batch) -> BatchCounts:
+        """PostgreSQL refused a value of the batch: find the votes and dead-letter them."""
+        counts, batch.votes, refused = await write_isolating(
+            store, batch.votes, batch.dead, self._fields_of
+        )
+        batch.dead.extend(refused)
+        return counts
+
+    async def _fields_of(self, entry_id: bytes) -> Sequence[bytes] | None:
+        return await self.reader.redis(
+            "read refused entry", partial(self.stream.fields_of, entry_id)
+        )
 
     def _after_commit(self) -> None:
         self.commits += 1

@@ -90,8 +90,27 @@ class VoteRows:
         """All rows, as the data of one COPY ... FROM STDIN."""
         return b"".join(self.chunks)
 
+    def rows(self) -> list[bytes]:
+        """Each row, without its newline (COPY text escapes a newline inside a field)."""
+        return self.payload().split(b"\n")[:-1]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[bytes]) -> VoteRows:
+        """Rows as `rows()` gives them, still in stream-ID order."""
+        vote_rows = cls()
+        if rows:
+            chunk = b"\n".join(rows) + b"\n"
+            vote_rows.add_chunk(chunk, len(rows), row_id(rows[0]), row_id(rows[-1]))
+        return vote_rows
+
     def __len__(self) -> int:
         return self.count
+
+
+def row_id(row: bytes) -> StreamId:
+    """The stream ID of one row (its first two fields)."""
+    ms, seq, _ = row.split(b"\t", 2)
+    return int(ms), int(seq)
 
 
 def add_ingest_votes(
