@@ -79,7 +79,11 @@ def _vote_path(settings: IngestSettings) -> Spec:
                 "413": _error(f"body over {settings.max_body_bytes} bytes"),
                 "415": _error("unsupported Content-Type"),
                 "422": _error("unknown option or malformed voter_id"),
-                "503": _error("backlog over its limit or Redis unavailable", RETRY_AFTER),
+                "503": _error(
+                    "backlog over its limit, Redis unavailable, or the stream's IDs beyond"
+                    " what the processor can record",
+                    RETRY_AFTER,
+                ),
             },
         }
     }

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from ingest.backlog import BacklogMonitor
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
+from ingest.streamids import RecordableIds
 from ingest.writer import StreamWriter
 from votecontract.environment import redact_url
 
@@ -29,6 +30,7 @@ class AppState:
     redis: Redis
     writer: StreamWriter
     backlog: BacklogMonitor
+    stream_ids: RecordableIds = field(default_factory=RecordableIds)
 
 
 @contextlib.asynccontextmanager

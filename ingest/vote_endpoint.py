@@ -77,6 +77,7 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
         raise unavailable(
             "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
         ) from None
+    state.stream_ids.check(entry_id, settings.retry_after_s)
     state.metrics.accepted.inc()
     secure = scope.get("scheme") == "https"
     headers, body = _accepted(entry_id, voter_id if new_cookie else None, secure)

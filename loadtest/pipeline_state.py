@@ -98,7 +98,7 @@ async def dead_letter_reasons(
 ) -> dict[EntryId, str]:
     rows = await conn.fetch(
         """
-        SELECT d.entry_ms, d.entry_seq, d.reason FROM dead_letters d
+        SELECT a.ms, a.seq, d.reason FROM dead_letters d
         JOIN unnest($1::bigint[], $2::bigint[]) AS a(ms, seq)
           ON d.entry_ms = a.ms AND d.entry_seq = a.seq
         """,

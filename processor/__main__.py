@@ -69,10 +69,15 @@ def _migrate(settings: ProcessorSettings) -> int:
 
 
 def _replay(settings: ProcessorSettings, *, dry_run: bool) -> int:
-    replay = replay_dead_letters(settings.database_url, settings.options, dry_run=dry_run)
+    replay = replay_dead_letters(
+        settings.database_url,
+        settings.options,
+        dry_run=dry_run,
+        runtime_s=settings.max_runtime_s,
+    )
     try:
         report = asyncio.run(replay)
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         logger.error("replay failed", extra={"error": repr(exc)})  # noqa: TRY400
         return 1
     logger.info(

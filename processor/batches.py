@@ -9,7 +9,6 @@ from operator import itemgetter
 from processor.entries import Poison, Vote, option_lookup, parse_entry
 from processor.stream import RawEntry
 from processor.voterows import VoteRows, add_ingest_votes, copy_options
-from votecontract.names import ENV_MAX_DELIVERIES
 
 
 @dataclass(slots=True)
@@ -21,11 +20,13 @@ class Batch:
     votes: VoteRows = field(default_factory=VoteRows)
     dead: list[Poison] = field(default_factory=list)
     vanished: int = 0  # pending IDs whose entry no longer exists in the stream
+    over_limit: int = 0  # entries delivered more than MAX_DELIVERIES times (see extend_batch)
 
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    """What validating entries needs: the accepted options and the delivery limit."""
+    """What validating entries needs: the accepted options, and the delivery count above
+    which an entry is reported."""
 
     options: Mapping[bytes, str]
     copy_options: Mapping[bytes, bytes]
@@ -42,7 +43,7 @@ def build_batch(
     validation: Validation,
     deliveries: Mapping[bytes, int],
 ) -> Batch:
-    """Validate entries; those delivered more than `max_deliveries` times are dead letters."""
+    """Validate entries into a new batch (see extend_batch)."""
     batch = Batch(source)
     extend_batch(batch, unique_entries(entries), validation, deliveries)
     return batch
@@ -62,35 +63,33 @@ def extend_batch(
     deliveries: Mapping[bytes, int],
 ) -> None:
     """Validate `entries` (IDs not yet in `batch`) into `batch`: whole runs when they are
-    plain ingest votes none of which is over the delivery limit, else one by one."""
-    limit = validation.max_deliveries
-    over_limit = bool(deliveries) and any(deliveries.get(e[0], 1) > limit for e in entries)
-    if over_limit or not add_ingest_votes(batch.votes, entries, validation.copy_options):
-        _extend_one_by_one(batch, entries, validation, deliveries)
-        return
-    batch.ids.extend(map(itemgetter(0), entries))
+    plain ingest votes, else one by one.
+
+    Delivery counts condemn nothing. An entry that fails validation is dead-lettered the first
+    time it is validated, however often it was delivered; a valid vote is recorded however
+    often it was delivered: its earlier attempts failed for reasons outside it (PostgreSQL or
+    Redis down, locked or slow; a Job killed), which a dead letter would not cure. Entries over
+    `max_deliveries` are only counted, for the Job's warning.
+    """
+    if add_ingest_votes(batch.votes, entries, validation.copy_options):
+        batch.ids.extend(map(itemgetter(0), entries))
+    else:
+        _extend_one_by_one(batch, entries, validation)
+    if deliveries:
+        limit = validation.max_deliveries
+        batch.over_limit += sum(deliveries.get(entry[0], 1) > limit for entry in entries)
 
 
-def _extend_one_by_one(
-    batch: Batch,
-    entries: Sequence[RawEntry],
-    validation: Validation,
-    deliveries: Mapping[bytes, int],
-) -> None:
+def _extend_one_by_one(batch: Batch, entries: Sequence[RawEntry], validation: Validation) -> None:
     votes: list[Vote] = []
     for entry_id, fields in entries:
         batch.ids.append(entry_id)
         if fields is None:
             batch.vanished += 1
-        elif deliveries.get(entry_id, 1) > validation.max_deliveries:
-            delivered = deliveries[entry_id]
-            limit = f"{ENV_MAX_DELIVERIES}={validation.max_deliveries}"
-            reason = f"delivered {delivered} times, more than {limit}"
-            batch.dead.append(Poison(entry_id, fields, reason))
+            continue
+        parsed = parse_entry(entry_id, fields, validation.options)
+        if isinstance(parsed, Poison):
+            batch.dead.append(parsed)
         else:
-            parsed = parse_entry(entry_id, fields, validation.options)
-            if isinstance(parsed, Poison):
-                batch.dead.append(parsed)
-            else:
-                votes.append(parsed)
+            votes.append(parsed)
     batch.votes.add_votes(votes)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from votecontract.entry import (
+    BIGINT_MAX,
     ENTRY_FIELDS,
-    MAX_ACCEPTED_MS_DIGITS,
+    MAX_ACCEPTED_MS,
     MAX_VOTER_ID_CHARS,
     VOTER_ID_CHARS,
     VOTER_ID_REGEX,
+    fits_bigint,
+    parse_accepted_ms,
 )
 from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, FIELD_VOTER_ID
 
@@ -24,8 +28,23 @@ _REQUIRED = INGEST_FIELD_ORDER
 VOTER_CHARS = VOTER_ID_CHARS.encode()
 MAX_VOTER_CHARS = MAX_VOTER_ID_CHARS
 _VOTER_PATTERN = re.compile(VOTER_ID_REGEX.encode())
-_MS_PATTERN = re.compile(rb"[0-9]{1,%d}" % MAX_ACCEPTED_MS_DIGITS)
 _SHOWN_CHARS = 64
+_SHOWN_NAMES = 10
+# What a dead letter keeps of its entry. Redis takes values up to 512 MiB and millions of
+# fields, PostgreSQL's jsonb less than 256 MiB: kept whole, one entry could make the dead-letter
+# path itself fail. Up to KEPT_BYTES the fields are kept exactly; a larger entry (never a valid
+# vote) keeps the first _KEPT_PAIRS fields, each cut to _KEPT_CHARS, in the readable form only.
+KEPT_BYTES = 1 << 20
+_KEPT_PAIRS = 1000
+_KEPT_CHARS = 1024
+ID_BEYOND_BIGINT = (
+    f"stream ID beyond PostgreSQL's bigint ({BIGINT_MAX}): it can never be recorded; "
+    "the stream's IDs must be reset"
+)
+_MS_RULE = (
+    f"{FIELD_ACCEPTED_MS} must be 1-15 ASCII digits, milliseconds since the epoch"
+    f" up to {MAX_ACCEPTED_MS} (9999-12-31T23:59:59.999Z)"
+)
 
 
 # A valid vote: (entry_ms, entry_seq, option, voter_id, accepted_ms), the staging table's
@@ -56,6 +75,8 @@ def parse_entry(
     entry_id: bytes, fields: Sequence[bytes], options: Mapping[bytes, str]
 ) -> Vote | Poison:
     """Validate one entry's flat field list [name, value, ...] against the stream contract."""
+    if not fits_bigint(entry_id):
+        return Poison(entry_id, fields, ID_BEYOND_BIGINT)
     values = dict(zip(fields[::2], fields[1::2], strict=False))
     reason = _field_problem(fields, values)
     if reason is not None:
@@ -67,25 +88,31 @@ def parse_entry(
         return Poison(entry_id, fields, _option_problem(raw_option, options))
     if not _VOTER_PATTERN.fullmatch(raw_voter):
         return Poison(entry_id, fields, _voter_problem(raw_voter))
-    if not _MS_PATTERN.fullmatch(raw_ms):
-        reason = f"{FIELD_ACCEPTED_MS} must be integer milliseconds since the epoch"
-        return Poison(entry_id, fields, f"{reason}, got {_shown(raw_ms)}")
+    accepted_ms = parse_accepted_ms(raw_ms)
+    if accepted_ms is None:
+        return Poison(entry_id, fields, f"{_MS_RULE}, got {_shown(raw_ms)}")
     ms, seq = parse_entry_id(entry_id)
-    return (ms, seq, option, raw_voter.decode("ascii"), int(raw_ms))
+    return (ms, seq, option, raw_voter.decode("ascii"), accepted_ms)
 
 
 def _field_problem(fields: Sequence[bytes], values: dict[bytes, bytes]) -> str | None:
     if len(values) * 2 != len(fields):
-        names = fields[::2]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        return "duplicate field " + ", ".join(_shown(name) for name in repeated)
+        counts = Counter(fields[::2])
+        return "duplicate field " + _names(name for name, count in counts.items() if count > 1)
     missing = [name for name in _REQUIRED if name not in values]
     if missing:
         return "missing field " + ", ".join(name.decode() for name in missing)
     if len(values) != len(_REQUIRED):
-        extra = sorted(name for name in values if name not in _REQUIRED)
-        return "unexpected field " + ", ".join(_shown(name) for name in extra)
+        return "unexpected field " + _names(name for name in values if name not in _REQUIRED)
     return None
+
+
+def _names(names: Iterable[bytes]) -> str:
+    """Field names for a reason: sorted, at most _SHOWN_NAMES of them."""
+    ordered = sorted(names)
+    shown = ", ".join(_shown(name) for name in ordered[:_SHOWN_NAMES])
+    hidden = len(ordered) - _SHOWN_NAMES
+    return shown + (f" and {hidden} more" if hidden > 0 else "")
 
 
 def _option_problem(raw: bytes, options: Mapping[bytes, str]) -> str:
@@ -123,8 +150,21 @@ def as_text(raw: bytes) -> str:
 
 
 def fields_as_text(fields: Sequence[bytes]) -> dict[str, str]:
-    """The original fields as a JSON object (a repeated field keeps its last value)."""
-    return {
-        as_text(name): as_text(value)
-        for name, value in zip(fields[::2], fields[1::2], strict=False)
-    }
+    """The original fields as a JSON object (a repeated field keeps its last value); of an
+    entry larger than KEPT_BYTES, the first fields, each cut short."""
+    if kept_exactly(fields):
+        pairs = zip(fields[::2], fields[1::2], strict=False)
+        return {as_text(name): as_text(value) for name, value in pairs}
+    pairs = zip(fields[: 2 * _KEPT_PAIRS : 2], fields[1 : 2 * _KEPT_PAIRS : 2], strict=False)
+    return {_cut(name): _cut(value) for name, value in pairs}
+
+
+def kept_exactly(fields: Sequence[bytes]) -> bool:
+    """Whether a dead letter keeps these fields exactly (replay needs them so)."""
+    return sum(map(len, fields)) <= KEPT_BYTES
+
+
+def _cut(raw: bytes) -> str:
+    if len(raw) <= _KEPT_CHARS:
+        return as_text(raw)
+    return f"{as_text(raw[:_KEPT_CHARS])}... ({len(raw)} bytes)"

@@ -4,6 +4,10 @@ Three stages overlap: while one batch is written to PostgreSQL, the next is read
 and validated, and the previous one is acked and the stream trimmed. A batch is acked only
 after its transaction committed, so a Job killed at any instant leaves its entries pending;
 the writes are idempotent per stream ID, so their redelivery changes nothing.
+
+The run is bounded by its RuntimeBudget: whatever it still waits on at `work_until`
+(MAX_RUNTIME_S + SHUTDOWN_GRACE_S, less the time kept for closing; sooner after SIGTERM) is
+cancelled, and the Job exits having given up, its unacked entries pending.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 from functools import partial
 
+import asyncpg
 import redis.exceptions
 
 from processor.batches import Batch
+from processor.budget import RuntimeBudget
 from processor.consumers import ConsumerJanitor
+from processor.isolation import write_isolating
 from processor.reader import BatchReader
 from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, GiveUpError
 from processor.settings import ProcessorSettings
@@ -30,6 +38,10 @@ from processor.trim import StreamTrimmer
 logger = logging.getLogger(__name__)
 
 Committed = tuple[Batch, BatchCounts, float]
+# The consumer cleanup at exit gets what is left of the budget, and at least this: one Lua
+# script on a loopback connection.
+_MIN_CLEANUP_S = 0.05
+# REDIS_TRANSIENT includes OSError, hence TimeoutError (the cleanup's bound).
 _CLEANUP_ERRORS: tuple[type[BaseException], ...] = (
     *REDIS_TRANSIENT,
     redis.exceptions.ResponseError,
@@ -43,10 +55,9 @@ class Job:
         self.settings = settings
         self.stop = stop or asyncio.Event()
         self.started = time.monotonic()
+        self.budget = RuntimeBudget.starting_now(settings.max_runtime_s, settings.shutdown_grace_s)
         self.backoff = Backoff(
-            settings.retry_backoff_ms / 1000,
-            settings.retry_backoff_max_ms / 1000,
-            self.started + settings.max_runtime_s,
+            settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000, self.budget
         )
         self.stream = VoteStream.from_url(settings.redis_url, settings.names, settings.consumer)
         self.trimmer = StreamTrimmer(self.stream.redis, settings.names.stream)
@@ -59,18 +70,42 @@ class Job:
     async def run(self) -> JobSummary:
         """Drain the stream; the summary says why the run ended."""
         try:
-            await self.reader.redis("ensure group", self.stream.ensure_group)
-            await self._pipeline()
-            self.summary.outcome = self.reader.stop_reason
-        except* GiveUpError as group:
-            self.summary.outcome = Outcome.GAVE_UP
-            reason = str(group.exceptions[0])
+            reason = await self._bounded_run()
         finally:
             await self._close()
         if self.summary.outcome is Outcome.GAVE_UP:
             logger.error("giving up; unacked entries stay pending", extra={"error": reason})
         self.summary.log(time.monotonic() - self.started)
         return self.summary
+
+    async def _bounded_run(self) -> str:
+        """The run within the budget; why it gave up, if it did."""
+        reason = ""
+        try:
+            async with asyncio.timeout_at(_loop_time(self.budget.work_until)) as bound:
+                tighten = asyncio.create_task(self._tighten_on_stop(bound))
+                try:
+                    await self.reader.redis("ensure group", self.stream.ensure_group)
+                    await self._pipeline()
+                    self.summary.outcome = self.reader.stop_reason
+                    await self._trim_once_more()
+                except* GiveUpError as group:
+                    self.summary.outcome = Outcome.GAVE_UP
+                    reason = str(group.exceptions[0])
+                finally:
+                    tighten.cancel()
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            self.summary.outcome = Outcome.GAVE_UP
+            reason = "still waiting at the end of MAX_RUNTIME_S + SHUTDOWN_GRACE_S"
+        return reason
+
+    async def _tighten_on_stop(self, bound: asyncio.Timeout) -> None:
+        """SIGTERM: the batches in hand get SHUTDOWN_GRACE_S from now, no more."""
+        await self.stop.wait()
+        self.budget.stop_soon()
+        bound.reschedule(_loop_time(self.budget.work_until))
 
     async def _pipeline(self) -> None:
         read: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=self.settings.writers)
@@ -104,14 +139,31 @@ class Job:
     async def _write(self, slot: int, batch: Batch) -> BatchCounts:
         store = self.stores[slot]
         if store is None:
-            store = await VoteStore.connect(self.settings.database_url, self.settings.options)
+            settings = self.settings
+            store = await VoteStore.connect(settings.database_url, settings.options, self.budget)
             self.stores[slot] = store
         try:
-            return await store.write_batch(batch.votes, batch.dead)
+            try:
+                return await store.write_batch(batch.votes, batch.dead)
+            except asyncpg.DataError:
+                return await self._write_isolating(store, batch)
         except POSTGRES_TRANSIENT:
             store.abort()
             self.stores[slot] = None
             raise
+
+    async def _write_isolating(self, store: VoteStore, batch: Batch) -> BatchCounts:
+        """PostgreSQL refused a value of the batch: find the votes and dead-letter them."""
+        counts, batch.votes, refused = await write_isolating(
+            store, batch.votes, batch.dead, self._fields_of
+        )
+        batch.dead.extend(refused)
+        return counts
+
+    async def _fields_of(self, entry_id: bytes) -> Sequence[bytes] | None:
+        return await self.reader.redis(
+            "read refused entry", partial(self.stream.fields_of, entry_id)
+        )
 
     def _after_commit(self) -> None:
         self.commits += 1
@@ -127,19 +179,34 @@ class Job:
             trimmed = await self.reader.redis("trim", self.trimmer.trim)
             self.summary.add(batch, counts, trimmed, time.monotonic() - started)
 
+    async def _trim_once_more(self) -> None:
+        """Trim at the end of every run, even one that read nothing: entries another group
+        acked after the last batch was settled are removed now, not when a Job next has work."""
+        self.summary.trimmed += await self.reader.redis("trim", self.trimmer.trim)
+
     async def _close(self) -> None:
         for store in self.stores:
             if store is not None:
                 await store.close()
+        janitor = ConsumerJanitor(self.stream.redis, self.settings.names)
         try:
-            removed = await ConsumerJanitor(self.stream.redis, self.settings.names).clean(
-                self.settings.consumer, self.settings.stale_consumer_idle_ms
-            )
+            async with asyncio.timeout(max(_MIN_CLEANUP_S, self._left_to_finish_s())):
+                removed = await janitor.clean(
+                    self.settings.consumer, self.settings.stale_consumer_idle_ms
+                )
             if removed:
                 logger.info("consumers deleted", extra={"consumers": removed})
         except _CLEANUP_ERRORS as exc:
             logger.warning("consumer cleanup skipped", extra={"error": repr(exc)})
         await self.stream.close()
+
+    def _left_to_finish_s(self) -> float:
+        return self.budget.finish_by - time.monotonic()
+
+
+def _loop_time(monotonic: float) -> float:
+    """A time.monotonic() instant on the running loop's clock (uvloop keeps its own)."""
+    return asyncio.get_running_loop().time() + (monotonic - time.monotonic())
 
 
 async def run_job(settings: ProcessorSettings) -> JobSummary:

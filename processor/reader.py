@@ -72,7 +72,7 @@ class BatchReader:
     def _should_stop(self) -> Outcome | None:
         if self.stop.is_set():
             return Outcome.STOPPED
-        if time.monotonic() >= self.backoff.deadline:
+        if time.monotonic() >= self.backoff.budget.read_until:
             return Outcome.DEADLINE
         return None
 
@@ -136,6 +136,12 @@ class BatchReader:
             # Validation is the Job's main CPU work after parsing replies: yield now and then,
             # so a writer can send its next command at once and PostgreSQL never waits on us.
             await asyncio.sleep(0)
+        if batch.over_limit:
+            logger.warning(
+                "entries delivered more than MAX_DELIVERIES times: valid votes are retried all"
+                " the same; many such lines mean PostgreSQL or Redis keep failing the Jobs",
+                extra={"source": source, "entries": batch.over_limit},
+            )
         return batch
 
     def _mark_ready(self) -> None:

@@ -11,12 +11,16 @@ from typing import TypeVar
 import asyncpg
 import redis.exceptions
 
+from processor.budget import RuntimeBudget
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Failures that a reconnect and a later attempt can cure; anything else is a bug and ends the
-# Job (its entries stay pending; after MAX_DELIVERIES attempts they become dead letters).
+# Failures that a reconnect and a later attempt can cure; anything else ends the Job (its
+# entries stay pending for the next one). Timeouts are among them: our own lock_timeout and
+# statement_timeout (QueryCanceledError is an OperatorInterventionError), the client-side
+# bound (TimeoutError), and idle_in_transaction_session_timeout ending our session.
 POSTGRES_TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -25,6 +29,8 @@ POSTGRES_TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
 )
 REDIS_TRANSIENT: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
@@ -39,12 +45,16 @@ class GiveUpError(RuntimeError):
 
 
 class Backoff:
-    """Retries an action on transient errors until the deadline (time.monotonic) passes."""
+    """Retries an action on transient errors until the budget's `read_until` passes."""
 
-    def __init__(self, initial_s: float, max_s: float, deadline: float) -> None:
+    def __init__(self, initial_s: float, max_s: float, budget: RuntimeBudget) -> None:
         self.initial_s = initial_s
         self.max_s = max_s
-        self.deadline = deadline
+        self.budget = budget
+
+    @property
+    def deadline(self) -> float:
+        return self.budget.read_until
 
     async def run(
         self,

@@ -27,6 +27,7 @@ from votecontract.names import (
     ENV_READY_FILE,
     ENV_RETRY_BACKOFF_MAX_MS,
     ENV_RETRY_BACKOFF_MS,
+    ENV_SHUTDOWN_GRACE_S,
     ENV_STALE_CONSUMER_IDLE_MS,
     ENV_TEST_STOP_AFTER_COMMIT,
     StreamNames,
@@ -55,6 +56,10 @@ class ProcessorSettings:
     writers: int = 2
     claim_min_idle_ms: int = 60_000
     max_runtime_s: float = 600.0
+    # After MAX_RUNTIME_S (or SIGTERM): time for the batches already read to commit and be
+    # acked, then the Job exits whatever it waits on. Below the pod's
+    # terminationGracePeriodSeconds (30 s in keda/ and the chart), so SIGKILL never comes first.
+    shutdown_grace_s: float = 10.0
     max_deliveries: int = 5
     stale_consumer_idle_ms: int = 3_600_000
     ready_file: str | None = None
@@ -83,6 +88,9 @@ class ProcessorSettings:
             writers=env_int(env, ENV_POSTGRES_WRITERS, cls.writers, minimum=1),
             claim_min_idle_ms=env_int(env, ENV_CLAIM_MIN_IDLE_MS, cls.claim_min_idle_ms),
             max_runtime_s=env_float(env, ENV_MAX_RUNTIME_S, cls.max_runtime_s, minimum=0.001),
+            shutdown_grace_s=env_float(
+                env, ENV_SHUTDOWN_GRACE_S, cls.shutdown_grace_s, minimum=0.1
+            ),
             max_deliveries=env_int(env, ENV_MAX_DELIVERIES, cls.max_deliveries, minimum=1),
             stale_consumer_idle_ms=env_int(
                 env, ENV_STALE_CONSUMER_IDLE_MS, cls.stale_consumer_idle_ms

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import asyncpg
 
-from processor.entries import Poison, fields_as_text, parse_entry_id
+from processor.budget import RuntimeBudget
+from processor.entries import Poison, fields_as_text, kept_exactly, parse_entry_id
+from processor.pgsession import bounded_transaction, connect
 from processor.voterows import VoteRows
 
 _CREATE_STAGING = """
@@ -99,10 +102,21 @@ ORDER BY entry_ms, entry_seq
 LIMIT 1
 """
 
+# Staged with a binary COPY: the entries' field lists are of different lengths, which an array
+# parameter for unnest() cannot hold. 10,000 dead letters, three paired runs: 0.37-0.53 s,
+# row by row (executemany) 0.61-0.85 s. Inserted in stream-ID order, the order of their key
+# locks in every Job.
+_CREATE_DEAD_LETTER_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staged_dead_letters (
+    entry_ms numeric(20, 0), entry_seq numeric(20, 0), reason text, fields jsonb,
+    entry_fields bytea[]
+) ON COMMIT DELETE ROWS
+"""
+_DEAD_LETTER_COLUMNS = ("entry_ms", "entry_seq", "reason", "fields", "entry_fields")
 _RECORD_DEAD_LETTERS = """
-INSERT INTO dead_letters (entry_ms, entry_seq, reason, fields)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[])
-ORDER BY 1, 2
+INSERT INTO dead_letters (entry_ms, entry_seq, reason, fields, entry_fields)
+SELECT entry_ms, entry_seq, reason, fields, entry_fields FROM staged_dead_letters
+ORDER BY entry_ms, entry_seq
 ON CONFLICT (entry_ms, entry_seq) DO NOTHING
 """
 
@@ -110,6 +124,7 @@ _SEED_TALLY = """
 INSERT INTO tally (option) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (option) DO NOTHING
 """
 
+_CLOSE_TIMEOUT_S = 5.0
 _STAGED_COLUMNS = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_ms")
 
 
@@ -123,30 +138,39 @@ class BatchCounts(NamedTuple):
 
 
 class VoteStore:
-    """One connection to PostgreSQL, writing whole batches."""
+    """One connection to PostgreSQL, writing whole batches, each wait within `budget`."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, budget: RuntimeBudget) -> None:
         self._conn = conn
+        self._budget = budget
 
     @classmethod
-    async def connect(cls, database_url: str, options: Sequence[str]) -> VoteStore:
-        """Connect, prepare the session's staging table and make every option's tally row."""
-        conn = await asyncpg.connect(database_url)
+    async def connect(
+        cls, database_url: str, options: Sequence[str], budget: RuntimeBudget
+    ) -> VoteStore:
+        """Connect, prepare the session's staging tables and make every option's tally row."""
+        conn = await connect(database_url, budget)
         try:
-            await conn.execute(_CREATE_STAGING)
-            await conn.execute(_SEED_TALLY, list(options))
+            async with bounded_transaction(conn, budget):
+                await conn.execute(_CREATE_STAGING)
+                await conn.execute(_CREATE_DEAD_LETTER_STAGING)
+                await conn.execute(_SEED_TALLY, list(options))
         except BaseException:
-            await conn.close()
+            conn.terminate()
             raise
-        return cls(conn)
+        return cls(conn, budget)
 
     async def close(self) -> None:
-        """Close politely, or drop the connection if it is broken or busy."""
+        """Close politely while the budget lasts, else (or if it is broken or busy) drop it."""
         if self._conn.is_closed():
             return
+        left_s = min(_CLOSE_TIMEOUT_S, self._budget.finish_by - time.monotonic())
+        if left_s <= 0:
+            self._conn.terminate()
+            return
         try:
-            await self._conn.close(timeout=5)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._conn.close(timeout=left_s)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._conn.terminate()
 
     def abort(self) -> None:
@@ -164,7 +188,7 @@ class VoteStore:
         self, votes: VoteRows, dead: Sequence[Poison], *, may_be_fresh: bool
     ) -> BatchCounts:
         recorded = cast = 0
-        async with self._conn.transaction():
+        async with bounded_transaction(self._conn, self._budget):
             if votes.first is not None and votes.last is not None:
                 statement = _RECORD_BATCH
                 if may_be_fresh and not await self.any_recorded_between(votes.first, votes.last):
@@ -178,7 +202,12 @@ class VoteStore:
                 assert row is not None
                 recorded, cast = row["recorded"], row["cast"]
             if dead:
-                await self._conn.execute(_RECORD_DEAD_LETTERS, *_dead_letter_columns(dead))
+                await self._conn.copy_records_to_table(
+                    "staged_dead_letters",
+                    records=_dead_letter_rows(dead),
+                    columns=_DEAD_LETTER_COLUMNS,
+                )
+                await self._conn.execute(_RECORD_DEAD_LETTERS)
         return BatchCounts(recorded, recorded - cast, len(votes) - recorded, len(dead))
 
     async def any_recorded_between(self, first: tuple[int, int], last: tuple[int, int]) -> bool:
@@ -187,13 +216,16 @@ class VoteStore:
         return found is not None and (found[0], found[1]) <= last
 
 
-def _dead_letter_columns(
-    dead: Sequence[Poison],
-) -> tuple[list[int], list[int], list[str], list[str]]:
-    ids = [parse_entry_id(poison.entry_id) for poison in dead]
-    return (
-        [ms for ms, _ in ids],
-        [seq for _, seq in ids],
-        [poison.reason for poison in dead],
-        [json.dumps(fields_as_text(poison.fields)) for poison in dead],
-    )
+DeadLetterRow = tuple[int, int, str, str, list[bytes] | None]
+
+
+def _dead_letter_rows(dead: Sequence[Poison]) -> list[DeadLetterRow]:
+    return [
+        (
+            *parse_entry_id(poison.entry_id),
+            poison.reason,
+            json.dumps(fields_as_text(poison.fields)),
+            list(poison.fields) if kept_exactly(poison.fields) else None,
+        )
+        for poison in dead
+    ]

@@ -59,7 +59,7 @@ class VoteStream:
         self.names = names
         self.consumer = consumer
         # Parse replies ourselves: redis-py's dicts would hide repeated field names.
-        for command in ("XREADGROUP", "XAUTOCLAIM", "XPENDING"):
+        for command in ("XREADGROUP", "XAUTOCLAIM", "XPENDING", "XRANGE"):
             redis.set_response_callback(command, _raw)
 
     @classmethod
@@ -111,6 +111,11 @@ class VoteStream:
         )  # fmt: skip
         deleted = list(reply[2]) if len(reply) > 2 else []
         return reply[0], reply[1], deleted
+
+    async def fields_of(self, entry_id: bytes) -> Sequence[bytes] | None:
+        """One entry's flat field list as it is in the stream; None if it is gone."""
+        reply = await self._command("XRANGE", self.names.stream, entry_id, entry_id)
+        return reply[0][1] if reply else None
 
     async def delivery_counts(self, first: bytes, last: bytes, count: int) -> dict[bytes, int]:
         """How often each of this consumer's pending entries in [first, last] was delivered."""

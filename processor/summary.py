@@ -33,6 +33,7 @@ class JobSummary:
     duplicates: int = 0
     dead_lettered: int = 0
     vanished: int = 0
+    over_delivery_limit: int = 0
     trimmed: int = 0
 
     def add(self, batch: Batch, counts: BatchCounts, trimmed: int, seconds: float) -> None:
@@ -44,7 +45,9 @@ class JobSummary:
         self.duplicates += counts.duplicates
         self.dead_lettered += counts.dead_lettered
         self.vanished += batch.vanished
+        self.over_delivery_limit += batch.over_limit
         self.trimmed += trimmed
+
         logger.info(
             "batch",
             extra={
@@ -52,6 +55,7 @@ class JobSummary:
                 "entries": len(batch.ids),
                 **counts._asdict(),
                 "vanished": batch.vanished,
+                "over_delivery_limit": batch.over_limit,
                 "trimmed": trimmed,
                 "duration_ms": round(seconds * 1000, 1),
             },

@@ -6,6 +6,9 @@ acked, so p is the smallest of those points over all groups of the stream. Compu
 trimming in one script leaves no window for a delivery or claim in between. Never XDEL: it
 makes the lag KEDA scales on NULL; and never trim undelivered entries: on Redis 7.x that
 inflates lag for good.
+
+A Job trims after each batch it settles and once more at the end of every run, so entries
+another group acked are removed by the next Job even when it finds nothing to read.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from processor.entries import (
     Vote,
     parse_entry_id,
 )
-from votecontract.entry import MAX_ACCEPTED_MS_DIGITS
+from votecontract.entry import MAX_ACCEPTED_MS, MAX_ACCEPTED_MS_DIGITS
 
 StreamId = tuple[int, int]
 
@@ -33,6 +33,10 @@ _ENTRY_ID, _FIELDS = itemgetter(0), itemgetter(1)
 _OPTION, _VOTER, _ACCEPTED = itemgetter(1), itemgetter(3), itemgetter(5)
 # In COPY text format only these characters need escaping. Options are free text; voter IDs and
 # numbers are validated to hold none of them.
+# Any number of up to 18 digits fits PostgreSQL's bigint (2**63 - 1 has 19).
+_SURELY_BIGINT_DIGITS = 18
+# Digit strings of one length compare as their numbers do.
+_MAX_ACCEPTED = b"%d" % MAX_ACCEPTED_MS
 _COPY_ESCAPES = {ord("\\"): "\\\\", ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
 
 
@@ -86,8 +90,27 @@ class VoteRows:
         """All rows, as the data of one COPY ... FROM STDIN."""
         return b"".join(self.chunks)
 
+    def rows(self) -> list[bytes]:
+        """Each row, without its newline (COPY text escapes a newline inside a field)."""
+        return self.payload().split(b"\n")[:-1]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[bytes]) -> VoteRows:
+        """Rows as `rows()` gives them, still in stream-ID order."""
+        vote_rows = cls()
+        if rows:
+            chunk = b"\n".join(rows) + b"\n"
+            vote_rows.add_chunk(chunk, len(rows), row_id(rows[0]), row_id(rows[-1]))
+        return vote_rows
+
     def __len__(self) -> int:
         return self.count
+
+
+def row_id(row: bytes) -> StreamId:
+    """The stream ID of one row (its first two fields)."""
+    ms, seq, _ = row.split(b"\t", 2)
+    return int(ms), int(seq)
 
 
 def add_ingest_votes(
@@ -97,8 +120,9 @@ def add_ingest_votes(
 
     Checks whole columns against the rules `parse_entry` applies one by one: the three fields,
     a known option, a voter ID of 1-64 characters A-Z a-z 0-9 _ -, an accepted-at of 1-15
-    digits. Returns False, appending nothing, if any entry fails (or is gone: fields None).
-    `options` comes from `copy_options`.
+    ASCII digits up to MAX_ACCEPTED_MS, and stream IDs whose parts have at most 18 digits.
+    Returns False, appending nothing, if any entry fails (or is gone: fields None). `options`
+    comes from `copy_options`.
     """
     if not entries:
         return True
@@ -110,15 +134,26 @@ def add_ingest_votes(
     accepted = list(map(_ACCEPTED, fields))
     if not options.keys() >= set(raw_options):
         return False
-    if not (_valid_voters(voters) and _valid_digits(accepted, MAX_ACCEPTED_MS_DIGITS)):
+    if not (_valid_voters(voters) and _valid_accepted(accepted)):
         return False
     ids: list[bytes] = list(map(_ENTRY_ID, entries))
     # A stream ID is "<ms>-<seq>": one dash, digits either side.
+    if not _ids_surely_fit_bigint(ids):
+        return False  # a part may be beyond bigint: parse_entry tells exactly
     id_fields = b"\n".join(ids).replace(b"-", b"\t").split(b"\n")
     lines = zip(id_fields, map(options.__getitem__, raw_options), voters, accepted, strict=True)
     chunk = b"\n".join(map(b"\t".join, lines)) + b"\n"
     rows.add_chunk(chunk, len(ids), parse_entry_id(ids[0]), parse_entry_id(ids[-1]))
     return True
+
+
+def _ids_surely_fit_bigint(ids: list[bytes]) -> bool:
+    """No part of these stream IDs has more than 18 digits. An ID of up to 19 characters has
+    no such part (ingest's are 15-19: 13 digits, a dash, the sequence), so the split into parts
+    (about a tenth of this function's time per run) is taken only for longer ones."""
+    if max(map(len, ids)) <= _SURELY_BIGINT_DIGITS + 1:
+        return True
+    return max(map(len, b"-".join(ids).split(b"-"))) <= _SURELY_BIGINT_DIGITS
 
 
 def _ingest_layout(fields: list[Sequence[bytes]]) -> bool:
@@ -140,6 +175,13 @@ def _valid_voters(voters: list[bytes]) -> bool:
     return not b"".join(voters).translate(None, VOTER_CHARS)
 
 
-def _valid_digits(values: list[bytes], max_digits: int) -> bool:
+def _valid_accepted(values: list[bytes]) -> bool:
+    """votecontract.entry.parse_accepted_ms's rule, a column at a time (bytes.isdigit is
+    ASCII-only)."""
     lengths = set(map(len, values))
-    return min(lengths) >= 1 and max(lengths) <= max_digits and b"".join(values).isdigit()
+    longest = max(lengths)
+    if min(lengths) < 1 or longest > MAX_ACCEPTED_MS_DIGITS or not b"".join(values).isdigit():
+        return False
+    if longest < len(_MAX_ACCEPTED):
+        return True
+    return max(value for value in values if len(value) == longest) <= _MAX_ACCEPTED

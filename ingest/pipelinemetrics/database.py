@@ -32,7 +32,12 @@ SELECT
     newest.recorded_at
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
-    SELECT accepted_at, recorded_at FROM vote_events
+    -- NULL past Python's datetime (asyncpg would raise): the processor no longer records such
+    -- an accepted_ms, but rows it recorded before may hold one.
+    SELECT CASE WHEN accepted_at < timestamptz '10000-01-01 00:00:00+00' THEN accepted_at END
+               AS accepted_at,
+           recorded_at
+    FROM vote_events
     ORDER BY entry_ms DESC, entry_seq DESC
     LIMIT 1
 ) AS newest ON true
@@ -55,7 +60,7 @@ class DatabaseReading:
     events_inserted: int
     dead_letters_inserted: int
     ballots: int
-    newest: NewestVote | None  # None before the first vote is recorded
+    newest: NewestVote | None  # None before the first vote is recorded (or past year 9999)
 
 
 async def read_database(database: Database) -> DatabaseReading:
@@ -63,7 +68,7 @@ async def read_database(database: Database) -> DatabaseReading:
     row = await database.fetchrow(QUERY)
     assert row is not None  # a FROM without a WHERE always yields its one row
     newest = None
-    if row["recorded_at"] is not None:
+    if row["recorded_at"] is not None and row["accepted_at"] is not None:
         newest = NewestVote(row["accepted_at"], row["recorded_at"])
     return DatabaseReading(
         events_inserted=int(row["events_inserted"] or 0),

@@ -12,21 +12,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.responses import JSONResponse, Response
 
 from ingest.readside.database import Database, DatabaseUnavailableError
 from ingest.readside.results import unavailable
+from votecontract.entry import accepted_instant, fits_bigint, parse_accepted_ms
 from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, StreamNames
 
 VOTE_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
-BIGINT_MAX = 2**63 - 1  # entry_ms/entry_seq are Postgres bigint
+U64_MAX = 2**64 - 1  # each part of a Redis stream ID
 
 State = Literal["pending", "recorded", "dead_lettered"]
 
 STATUS_QUERY = """
-SELECT e.option, e.accepted_at, e.recorded_at,
+SELECT e.option, e.recorded_at,
+       -- NULL past Python's datetime (asyncpg would raise): the processor records such values
+       -- no more, but rows it recorded before may hold them.
+       CASE WHEN e.accepted_at < timestamptz '10000-01-01 00:00:00+00' THEN e.accepted_at
+       END AS accepted_at,
        coalesce(b.entry_ms = e.entry_ms AND b.entry_seq = e.entry_seq, false) AS is_current,
        d.reason, d.dead_at
 FROM (SELECT $1::bigint AS ms, $2::bigint AS seq) AS k
@@ -35,21 +41,25 @@ LEFT JOIN ballots AS b ON b.voter_id = e.voter_id
 LEFT JOIN dead_letters AS d ON d.entry_ms = k.ms AND d.entry_seq = k.seq
 """
 
+# An ID beyond bigint is never recorded, only dead-lettered (dead_letters keys it as numeric).
+DEAD_LETTER_QUERY = """
+SELECT reason, dead_at FROM dead_letters WHERE entry_ms = $1::numeric AND entry_seq = $2::numeric
+"""
+
 
 class InvalidVoteIdError(ValueError):
     """Not a stream entry ID `<ms>-<seq>` within range."""
 
 
 def parse_vote_id(raw: str) -> tuple[int, int] | None:
-    """The ID's two parts; None for a well-formed stream ID beyond PostgreSQL's bigint, which
-    ingest (XADD with `*`: millisecond clock IDs) can never have accepted."""
+    """The ID's two parts; None for a well-formed ID beyond what a Redis stream ID can be."""
     match = VOTE_ID.fullmatch(raw)
     if match is None:
         raise InvalidVoteIdError(
             "vote id must look like <milliseconds>-<sequence>, e.g. 1700000000000-0"
         )
     ms, seq = int(match[1]), int(match[2])
-    if ms > BIGINT_MAX or seq > BIGINT_MAX:
+    if ms > U64_MAX or seq > U64_MAX:
         return None
     return ms, seq
 
@@ -98,6 +108,9 @@ class VoteStatusService:
         return status
 
     async def _from_database(self, vote_id: str, ms: int, seq: int) -> VoteStatus | None:
+        if not fits_bigint(vote_id):
+            row = await self._database.fetchrow(DEAD_LETTER_QUERY, str(ms), str(seq))
+            return None if row is None else self._dead_lettered(vote_id, row)
         row = await self._database.fetchrow(STATUS_QUERY, ms, seq)
         if row is None:
             return None
@@ -111,21 +124,26 @@ class VoteStatusService:
                 ballot="current" if row["is_current"] else "superseded",
             )
         if row["reason"] is not None:
-            return VoteStatus(
-                id=vote_id, state="dead_lettered", reason=row["reason"], dead_at=row["dead_at"]
-            )
+            return self._dead_lettered(vote_id, row)
         return None
+
+    @staticmethod
+    def _dead_lettered(vote_id: str, row: asyncpg.Record) -> VoteStatus:
+        return VoteStatus(
+            id=vote_id, state="dead_lettered", reason=row["reason"], dead_at=row["dead_at"]
+        )
 
     async def _from_stream(self, vote_id: str) -> VoteStatus | None:
         entries = await self._redis.xrange(self._names.stream, min=vote_id, max=vote_id, count=1)
         if not entries:
             return None
-        fields = {_text(key): _text(value) for key, value in (entries[0][1] or {}).items()}
+        fields = {_text(key): value for key, value in (entries[0][1] or {}).items()}
+        option = fields.get(FIELD_OPTION)
         return VoteStatus(
             id=vote_id,
             state="pending",
-            option=fields.get(FIELD_OPTION),
-            accepted_at=_accepted_at(fields.get(FIELD_ACCEPTED_MS)),
+            option=None if option is None else _text(option),
+            accepted_at=accepted_at_of(fields.get(FIELD_ACCEPTED_MS)),
         )
 
 
@@ -133,10 +151,13 @@ def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _accepted_at(raw: str | None) -> datetime | None:
-    if raw is None or not raw.isdigit():
+def accepted_at_of(raw: bytes | str | None) -> datetime | None:
+    """The instant of a pending entry's `accepted_ms`, by the processor's rule; None for a
+    value the processor refuses (the entry will be dead-lettered)."""
+    if raw is None:
         return None
-    return datetime.fromtimestamp(int(raw) / 1000, UTC)
+    accepted_ms = parse_accepted_ms(raw if isinstance(raw, bytes) else raw.encode())
+    return None if accepted_ms is None else accepted_instant(accepted_ms)
 
 
 async def vote_status_response(service: VoteStatusService, vote_id: str) -> Response:

@@ -43,6 +43,7 @@ ALERTS = {
     "VotePipelineBacklogHigh", "VotePipelinePendingTooOld", "VotePipelineDeadLetters",
     "VotePipelineProcessorJobFailed", "VotePipelineKedaScalerErrors", "VotePipelineSweeperNotRun",
     "VotePipelineLatencyHigh", "VotePipelineStreamLong", "VotePipelineMetricsUnavailable",
+    "VotePipelineStreamIdsBeyondBigint",
 }  # fmt: skip
 RUNBOOK = ROOT / "docs" / "runbook.md"
 DASHBOARD = CHART / "dashboards" / "vote-pipeline.json"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from processor.entries import Poison, fields_as_text, option_lookup, parse_entry
+from processor.entries import (
+    ID_BEYOND_BIGINT,
+    KEPT_BYTES,
+    Poison,
+    fields_as_text,
+    kept_exactly,
+    option_lookup,
+    parse_entry,
+)
 
 OPTIONS = option_lookup(("cats", "dogs"))
 VALID = [b"option", b"cats", b"voter_id", b"v_1-A", b"accepted_ms", b"1700000000123"]
@@ -14,6 +22,11 @@ def test_a_valid_entry_becomes_a_vote_in_any_field_order() -> None:
     reordered = VALID[2:] + VALID[:2]
     for fields in (VALID, reordered):
         assert parse_entry(b"17-3", fields, OPTIONS) == (17, 3, "cats", "v_1-A", 1700000000123)
+
+
+def test_accepted_ms_may_reach_the_last_millisecond_of_year_9999() -> None:
+    fields = [*VALID[:5], b"253402300799999"]
+    assert parse_entry(b"1-0", fields, OPTIONS) == (1, 0, "cats", "v_1-A", 253402300799999)
 
 
 @pytest.mark.parametrize(
@@ -28,10 +41,12 @@ def test_a_valid_entry_becomes_a_vote_in_any_field_order() -> None:
         ([*VALID[:3], b"a" * 65, *VALID[4:]], "voter_id must be 1-64 characters"),
         ([*VALID[:3], b"bob smith", *VALID[4:]], "voter_id must be 1-64 characters"),
         ([*VALID[:3], b"b\xc3", *VALID[4:]], "voter_id is not valid UTF-8"),
-        ([*VALID[:5], b"-1"], "accepted_ms must be integer milliseconds since the epoch"),
-        ([*VALID[:5], b"12.5"], "accepted_ms must be integer milliseconds"),
-        ([*VALID[:5], b"9" * 16], "accepted_ms must be integer milliseconds"),
-        ([*VALID[:5], "\uff11\uff12".encode()], "accepted_ms must be integer milliseconds"),
+        ([*VALID[:5], b"-1"], "accepted_ms must be 1-15 ASCII digits, milliseconds since the"),
+        ([*VALID[:5], b"12.5"], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], b"9" * 16], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], b"253402300800000"], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], "\uff11\uff12".encode()], "accepted_ms must be 1-15 ASCII digits"),
+        ([*VALID[:5], "\u0661\u0662".encode()], "accepted_ms must be 1-15 ASCII digits"),
     ],
 )
 def test_a_bad_entry_is_poison_with_its_reason(fields: list[bytes], reason: str) -> None:
@@ -44,3 +59,34 @@ def test_a_bad_entry_is_poison_with_its_reason(fields: list[bytes], reason: str)
 def test_fields_as_text_escapes_what_json_cannot_hold() -> None:
     text = fields_as_text([b"option", b"\xff", b"voter_id", b"a\x00b"])
     assert text == {"option": "\\xff", "voter_id": "a\\x00b"}
+
+
+def test_an_id_beyond_bigint_is_poison_whatever_the_fields() -> None:
+    for entry_id in (b"9223372036854775808-0", b"5-9223372036854775808"):
+        parsed = parse_entry(entry_id, VALID, OPTIONS)
+        assert isinstance(parsed, Poison)
+        assert parsed.reason == ID_BEYOND_BIGINT
+    assert parse_entry(b"9223372036854775807-9223372036854775807", VALID, OPTIONS) == (
+        2**63 - 1, 2**63 - 1, "cats", "v_1-A", 1700000000123,
+    )  # fmt: skip
+
+
+def test_a_reason_names_at_most_ten_fields() -> None:
+    names = [b"f%05d" % number for number in range(50_000)]
+    many = [*VALID, *(part for name in names for part in (name, b"x"))]
+    parsed = parse_entry(b"1-0", many, OPTIONS)
+    assert isinstance(parsed, Poison)
+    assert parsed.reason.startswith("unexpected field 'f00000', 'f00001'")
+    assert parsed.reason.endswith(" and 49990 more")
+    repeated = parse_entry(b"1-0", [*many, *many], OPTIONS)
+    assert isinstance(repeated, Poison)
+    assert repeated.reason.endswith(" and 49993 more")
+
+
+def test_a_huge_entry_is_kept_readable_and_cut_short() -> None:
+    huge = [b"option", b"\xff" * (KEPT_BYTES + 1), *(b"n%d" % n for n in range(4000))]
+    assert not kept_exactly(huge)
+    text = fields_as_text(huge)
+    assert text["option"] == "\\xff" * 1024 + f"... ({KEPT_BYTES + 1} bytes)"
+    assert len(text) == 1000
+    assert kept_exactly(VALID)

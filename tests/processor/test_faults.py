@@ -83,6 +83,29 @@ async def test_postgres_gone_for_good_gives_up_and_acks_nothing_uncommitted(
     assert await recorded(db) == fold(votes)
 
 
+async def test_postgres_that_stops_answering_costs_the_job_its_budget_not_a_vote(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    proxy: TcpProxy,
+) -> None:
+    stream = settings.names.stream
+    votes = await add_votes(redis_client, stream, random_votes(300, 20, random.Random(5)))
+    stalling = through(proxy, settings, batch_size=10, max_runtime_s=2, shutdown_grace_s=1)
+    job = asyncio.create_task(Job(stalling).run())
+    await wait_for_events(db, 50)
+    proxy.stalled = True  # connections stay open; nothing gets through either way
+    summary = await asyncio.wait_for(job, timeout=60)  # far beyond 2 s + 1 s: never reached
+    assert summary.outcome is Outcome.GAVE_UP
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
+    assert (await redis_client.xpending(stream, settings.names.group))["pending"] > 0
+    proxy.stalled = False
+    assert (await Job(dataclasses.replace(settings, claim_min_idle_ms=0)).run()).outcome is (
+        Outcome.DRAINED
+    )
+    assert await recorded(db) == fold(votes)
+
+
 async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doubles(
     settings: ProcessorSettings,
     db: asyncpg.Connection,

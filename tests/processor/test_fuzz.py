@@ -17,6 +17,7 @@ from processor.settings import ProcessorSettings
 from processor.summary import Outcome
 from tests.support.databases import empty_vote_tables
 from tests.support.votestate import OPTIONS, stream_id
+from votecontract.entry import MAX_ACCEPTED_MS
 from votecontract.names import (
     FIELD_ACCEPTED_MS,
     FIELD_DEAD_ORIGINAL_ID,
@@ -43,7 +44,7 @@ _valid: st.SearchStrategy[Fields] = st.builds(
     lambda option, voter, ms: [(_KNOWN[0], option), (_KNOWN[1], voter), (_KNOWN[2], ms)],
     st.sampled_from([o.encode() for o in OPTIONS]),
     st.from_regex(rb"\A[A-Za-z0-9_-]{1,64}\Z"),
-    st.integers(0, 10**15 - 1).map(lambda n: str(n).encode()),
+    st.integers(0, MAX_ACCEPTED_MS).map(lambda n: str(n).encode()),
 )
 _entries = st.lists(
     st.one_of(_valid.map(lambda f: (True, f)), _arbitrary.map(lambda f: (False, f))),

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from processor.job import Job
@@ -88,17 +89,28 @@ async def test_poison_entries_are_dead_lettered_with_their_reason(
     assert await redis_client.xlen(stream) == 0
 
 
-async def test_entries_delivered_too_often_are_dead_lettered(
-    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+async def test_delivery_counts_condemn_no_valid_vote(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     stream, group = settings.names.stream, settings.names.group
     votes, worn = await votes_with_one_worn_out(redis_client, stream, group)
-    await run(settings, max_deliveries=3, claim_min_idle_ms=0)
-    assert await recorded(db) == fold(votes[1:])
+    poison = await redis_client.xadd(stream, {"option": "fish", "voter_id": "cy"})
+    await redis_client.xreadgroup(group, "crashed", {stream: ">"})
+    await redis_client.execute_command(
+        "XCLAIM", stream, group, "crashed", 0, poison, "RETRYCOUNT", 9
+    )
+    job = await run(settings, max_deliveries=3, claim_min_idle_ms=0)
+    assert job.summary.over_delivery_limit == 2
+    assert await recorded(db) == fold(votes)  # the worn-out vote counts
     dead = await redis_client.xrange(settings.names.dead_letter)
-    assert [fields[FIELD_DEAD_ORIGINAL_ID] for _, fields in dead] == [worn]
-    assert dead[0][1][FIELD_DEAD_REASON] == "delivered 4 times, more than MAX_DELIVERIES=3"
+    assert [fields[FIELD_DEAD_ORIGINAL_ID] for _, fields in dead] == [poison]
+    assert dead[0][1][FIELD_DEAD_REASON] == "missing field accepted_ms"  # why, not how often
     assert await pending_of(redis_client, stream, group) == 0
+    assert any("MAX_DELIVERIES" in record.getMessage() for record in caplog.records)
+    assert worn not in {fields[FIELD_DEAD_ORIGINAL_ID] for _, fields in dead}
 
 
 async def test_a_retried_pod_first_finishes_its_own_pending_entries(
@@ -190,3 +202,20 @@ async def test_pending_entries_that_no_longer_exist_are_accounted_for(
     assert job.summary.vanished == 1  # own pending, acked; the claimed one Redis dropped itself
     assert await recorded(db) == fold([votes[1], *votes[3:]])
     assert await pending_of(redis_client, stream, group) == 0
+
+
+async def test_a_job_with_nothing_to_read_still_trims_what_every_group_acked(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(12, 4, random.Random(8)))
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xgroup_create(stream, "audit", "0")
+    await run(settings)
+    assert await redis_client.xlen(stream) == 12  # the audit group has not read them yet
+    delivered = await redis_client.xreadgroup("audit", "auditor", {stream: ">"})
+    await redis_client.xack(stream, "audit", *[entry_id for entry_id, _ in delivered[0][1]])
+    job = await run(settings)
+    assert (job.summary.entries, job.summary.trimmed) == (0, 12)
+    assert await redis_client.xlen(stream) == 0
+    assert await recorded(db) == fold(votes)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processor.batches import Validation, build_batch
+from processor.budget import RuntimeBudget
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.store import VoteStore
@@ -20,6 +21,11 @@ from processor.trim import StreamTrimmer
 from tests.support.databases import empty_vote_tables
 from tests.support.votestate import OPTIONS, add_votes, fold, group_lag, recorded
 from votecontract.names import StreamNames
+
+
+def a_minute() -> RuntimeBudget:
+    return RuntimeBudget.starting_now(60, grace_s=5)
+
 
 _votes = st.lists(
     st.tuples(st.sampled_from(OPTIONS), st.sampled_from("abcde")), min_size=1, max_size=40
@@ -71,7 +77,9 @@ async def scenario(
         added = await add_votes(plain, names.stream, votes)
         for name in ("a", "b"):
             stream = VoteStream.from_url(redis_url, names, name)
-            consumers[name] = Consumer(stream, await VoteStore.connect(database_url, OPTIONS))
+            consumers[name] = Consumer(
+                stream, await VoteStore.connect(database_url, OPTIONS, a_minute())
+            )
         await consumers["a"].stream.ensure_group()
         for who, how, count, reach in steps:
             chosen = ["a", "b"] if who == "both" else [who]

@@ -10,15 +10,20 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from processor.entries import Poison, Vote
+from processor.budget import RuntimeBudget
+from processor.entries import ID_BEYOND_BIGINT, KEPT_BYTES, Poison, Vote
 from processor.store import BatchCounts, VoteStore
 from processor.voterows import VoteRows
 from tests.support.votestate import OPTIONS, fold, recorded
 
 
+def a_minute() -> RuntimeBudget:
+    return RuntimeBudget.starting_now(60, grace_s=5)
+
+
 @pytest.fixture
 async def store(database_url: str, db: asyncpg.Connection) -> AsyncIterator[VoteStore]:
-    store = await VoteStore.connect(database_url, OPTIONS)
+    store = await VoteStore.connect(database_url, OPTIONS, a_minute())
     try:
         yield store
     finally:
@@ -77,7 +82,7 @@ async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
 ) -> None:
     rng = random.Random(3)
     votes = [vote(ms, rng.choice(OPTIONS), f"v{rng.randrange(12)}") for ms in range(1, 601)]
-    stores = [await VoteStore.connect(database_url, OPTIONS) for _ in range(3)]
+    stores = [await VoteStore.connect(database_url, OPTIONS, a_minute()) for _ in range(3)]
     try:
         for start in range(0, len(votes), 60):
             chunk = votes[start : start + 60]
@@ -133,7 +138,7 @@ async def test_an_option_with_copy_special_characters_is_stored_verbatim(
     database_url: str, db: asyncpg.Connection
 ) -> None:
     odd = "tab\there\\back\nline\rend"
-    store = await VoteStore.connect(database_url, (*OPTIONS, odd))
+    store = await VoteStore.connect(database_url, (*OPTIONS, odd), a_minute())
     try:
         await store.write_batch(VoteRows.of([vote(1, odd, "ann")]), [])
     finally:
@@ -192,6 +197,29 @@ async def test_dead_letters_are_stored_with_escaped_fields(
     assert [tuple(row) for row in rows] == [
         (9, 2, "option is not UTF-8", json.dumps({"option": "\\xff", "voter_id": "a\\x00b"}))
     ]
+
+
+async def test_dead_letters_keep_their_fields_exactly_as_redis_held_them(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    fields = [b"option", b"\xff", b"option", b"cats", b"", b"\x00", b"voter_id", b"\\xff"]
+    await store.write_batch(VoteRows(), [Poison(b"9-3", fields, "duplicate field 'option'")])
+    assert await db.fetchval("SELECT entry_fields FROM dead_letters") == fields
+
+
+async def test_any_entry_can_be_dead_lettered_whatever_its_id_and_size(
+    store: VoteStore, db: asyncpg.Connection
+) -> None:
+    beyond = b"18446744073709551615-18446744073709551615"
+    huge = [b"option", b"\x00" * (KEPT_BYTES + 1), b"voter_id", b"v"]
+    await store.write_batch(VoteRows(), [Poison(beyond, huge, ID_BEYOND_BIGINT)])
+    row = await db.fetchrow(
+        "SELECT entry_ms::text || '-' || entry_seq::text AS id, reason, entry_fields,"
+        " fields->>'voter_id' AS voter FROM dead_letters"
+    )
+    assert row is not None
+    assert (row["id"].encode(), row["reason"], row["voter"]) == (beyond, ID_BEYOND_BIGINT, "v")
+    assert row["entry_fields"] is None  # too large to keep exactly: never replayed
 
 
 async def test_every_configured_option_has_a_tally_row(

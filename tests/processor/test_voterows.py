@@ -97,3 +97,17 @@ def test_whole_run_validation_agrees_with_entry_by_entry(fields: list[list[bytes
         assert len(rows) == len(votes)
     else:
         assert len(rows) == 0
+
+
+def test_rows_split_and_join_back_in_order() -> None:
+    votes = [(1, 0, "a\tb\\c", "v1", 5), (1, 1, "cats", "v2", 6), (9, 3, "x\ny", "v3", 7)]
+    rows = VoteRows.of(votes)
+    split = rows.rows()
+    assert len(split) == 3
+    halves = [VoteRows.of_rows(split[:1]), VoteRows.of_rows(split[1:])]
+    assert [(half.first, half.last, len(half)) for half in halves] == [
+        ((1, 0), (1, 0), 1),
+        ((1, 1), (9, 3), 2),
+    ]
+    assert VoteRows.of_rows(split).payload() == rows.payload()
+    assert len(VoteRows.of_rows([])) == 0

@@ -1,4 +1,6 @@
-"""A TCP proxy on loopback that a test can cut and restore, to play a network failure."""
+"""A TCP proxy on loopback that a test can cut and restore, or stall, to play a network
+failure: cut drops the connections, stall keeps them open and forwards nothing (a half-open
+connection, a server that no longer answers)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.stalled = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -45,7 +48,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self.stalled:
+                    writer.write(data)
+                    await writer.drain()
         writer.transport.abort()
         self._writers.discard(writer)

@@ -32,12 +32,13 @@ def test_parse_vote_id_rejects_malformed(raw: str) -> None:
         parse_vote_id(raw)
 
 
-def test_parse_vote_id_gives_none_beyond_bigint() -> None:
-    # Well-formed stream IDs (schemathesis generates them from the spec's pattern) that ingest
-    # can never have written: 404, not 400.
-    assert parse_vote_id(f"{2**63}-0") is None
+def test_parse_vote_id_gives_none_beyond_what_a_stream_id_can_be() -> None:
+    # Well-formed IDs (schemathesis generates them from the spec's pattern) that no Redis
+    # stream can hold: 404, not 400. Beyond bigint is a stream ID (dead-lettered if written).
+    assert parse_vote_id(f"{2**64}-0") is None
     assert parse_vote_id(f"7-{2**64}") is None
-    assert parse_vote_id(f"{2**63 - 1}-7") == (2**63 - 1, 7)
+    assert parse_vote_id(f"{2**63}-0") == (2**63, 0)
+    assert parse_vote_id(f"{2**64 - 1}-{2**64 - 1}") == (2**64 - 1, 2**64 - 1)
 
 
 def test_status_json_leaves_out_fields_the_state_lacks() -> None:
