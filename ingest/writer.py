@@ -96,6 +96,7 @@ class StreamWriter:
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._was_connected = True  # so that the first failure is logged, later ones not
+        self._refusing = False  # likewise for refusals (OOM at maxmemory, say): one log line
 
     @classmethod
     def from_url(
@@ -222,8 +223,12 @@ class StreamWriter:
         if future.done():
             return True
         if isinstance(reply, bytes):
+            self._refusing = False
             future.set_result(reply.decode())
         else:
+            if not self._refusing:
+                logger.warning("redis refused a write", extra={"error": str(reply)})
+            self._refusing = True
             future.set_exception(WriteError(f"redis refused the write: {reply!r}"))
         return True
 

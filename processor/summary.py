@@ -34,8 +34,16 @@ class JobSummary:
     dead_lettered: int = 0
     vanished: int = 0
     trimmed: int = 0
+    mirror_failures: int = 0  # dead letters Redis refused to mirror to <stream>:dead
 
-    def add(self, batch: Batch, counts: BatchCounts, trimmed: int, seconds: float) -> None:
+    def add(
+        self,
+        batch: Batch,
+        counts: BatchCounts,
+        trimmed: int,
+        seconds: float,
+        mirror_failures: int = 0,
+    ) -> None:
         """Count a settled batch and log its line."""
         self.batches += 1
         self.entries += len(batch.ids)
@@ -45,6 +53,7 @@ class JobSummary:
         self.dead_lettered += counts.dead_lettered
         self.vanished += batch.vanished
         self.trimmed += trimmed
+        self.mirror_failures += mirror_failures
         logger.info(
             "batch",
             extra={
@@ -53,6 +62,7 @@ class JobSummary:
                 **counts._asdict(),
                 "vanished": batch.vanished,
                 "trimmed": trimmed,
+                "mirror_failures": mirror_failures,
                 "duration_ms": round(seconds * 1000, 1),
             },
         )
