@@ -70,15 +70,20 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
         voter_id = cookie_parser(cookie).get(VOTER_COOKIE) if cookie else None
         if not is_voter_id(voter_id):
             voter_id, new_cookie = new_voter_id(), True
+    secure = scope.get("scheme") == "https"
     try:
         entry_id = await state.writer.xadd(build_entry(ballot.option, voter_id, now_ms()))
     except WriteError:
-        # The cause is logged by the writer; clients learn only that they may retry.
-        raise unavailable(
+        # The cause is logged by the writer; clients learn only that they may retry. Redis may
+        # have applied the write all the same (its reply came too late): a new voter keeps
+        # the identity given to it, so the retry replaces that vote instead of adding one.
+        error = unavailable(
             "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
-        ) from None
+        )
+        if new_cookie:
+            error.headers["Set-Cookie"] = _voter_cookie(voter_id, secure).decode("latin-1")
+        raise error from None
     state.metrics.accepted.inc()
-    secure = scope.get("scheme") == "https"
     headers, body = _accepted(entry_id, voter_id if new_cookie else None, secure)
     if accept is not None and "text/html" in accept:
         return 303, _see_page(scope, headers, entry_id, secure), b""

@@ -1,4 +1,5 @@
-"""A TCP proxy on loopback that a test can cut and restore, to play a network failure."""
+"""A TCP proxy on loopback that a test can cut and restore, or make swallow the server's
+replies, to play a network failure (a write the server applied whose reply never came)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        # While set, what the server sends is dropped: requests still reach it and apply.
+        self.swallow_replies = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -39,12 +42,17 @@ class TcpProxy:
             return
         self._writers |= {client_writer, upstream_writer}
         await asyncio.gather(
-            self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)
+            self._pipe(client_reader, upstream_writer),
+            self._pipe(upstream_reader, client_writer, replies=True),
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: bool = False
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                if replies and self.swallow_replies:
+                    continue
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
