@@ -64,6 +64,12 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
         raise unavailable(
             "backlog_full", "too many votes are waiting to be processed", settings.retry_after_s
         )
+    if not state.durability.verified:
+        raise unavailable(
+            "durability_unverified",
+            "Redis is not known to store votes as durably as configured, retry later",
+            settings.retry_after_s,
+        )
     voter_id, new_cookie = ballot.voter_id, False
     if voter_id is None:
         # A malformed cookie is replaced rather than refused: the browser cannot fix it.
@@ -73,12 +79,13 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
     secure = scope.get("scheme") == "https"
     try:
         entry_id = await state.writer.xadd(build_entry(ballot.option, voter_id, now_ms()))
-    except WriteError:
+    except WriteError as failed:
         # The cause is logged by the writer; clients learn only that they may retry. Redis may
-        # have applied the write all the same (its reply came too late): a new voter keeps
-        # the identity given to it, so the retry replaces that vote instead of adding one.
+        # have applied the write all the same (its reply came too late, or too few replicas
+        # confirmed it): a new voter keeps the identity given to it, so the retry replaces
+        # that vote instead of adding one.
         error = unavailable(
-            "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
+            failed.reason, "the vote could not be stored, retry later", settings.retry_after_s
         )
         if new_cookie:
             error.headers["Set-Cookie"] = _voter_cookie(voter_id, secure).decode("latin-1")
