@@ -17,7 +17,14 @@ import redis.asyncio as aioredis
 from ingest.durability import Durability
 from tests.support.ingest_app import make_settings, running_app
 from tests.support.lossymount import LossyMount, fuse_unavailable
-from tests.support.redispair import FSYNC_ALWAYS, FSYNC_EVERYSEC, pause, resume, throwaway
+from tests.support.redispair import (
+    FSYNC_ALWAYS,
+    FSYNC_EVERYSEC,
+    pause,
+    resume,
+    throwaway,
+    wait_loaded,
+)
 from tests.support.servers import ThrowawayRedis
 from tests.support.voteload import VoteLoad
 from votecontract.names import StreamNames
@@ -56,6 +63,7 @@ async def crash_trial(
         mount.crash()
     mount.mount()
     server.start()
+    await wait_loaded(server.url)
     async with aioredis.Redis.from_url(server.url, decode_responses=True) as redis:
         stored = {entry_id for entry_id, _ in await redis.xrange(stream)}
     return sum(1 for entry_id in load.accepted if entry_id not in stored)

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from ingest.durability import Durability
 from tests.support.ingest_app import make_settings, running_app
-from tests.support.redispair import FSYNC_ALWAYS, running, throwaway
+from tests.support.redispair import FSYNC_ALWAYS, running, throwaway, wait_loaded
 from tests.support.voteload import VoteLoad
 from votecontract.names import StreamNames
 
@@ -40,6 +40,7 @@ async def test_every_202_survives_redis_being_sigkilled_under_load(
                     await load.until_accepted(VOTES_BEFORE_KILL)
                     server.kill()  # mid-load: batches are on the wire right now
                 server.start()  # loads the AOF
+                await wait_loaded(server.url)
                 async with aioredis.Redis.from_url(server.url, decode_responses=True) as redis:
                     stored = {entry_id for entry_id, _ in await redis.xrange(stream_names.stream)}
                 lost = [entry_id for entry_id in load.accepted if entry_id not in stored]

@@ -62,3 +62,13 @@ async def wait_for_replicas(primary: aioredis.Redis, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{count} replica(s) never caught up")
+
+
+async def wait_loaded(url: str) -> None:
+    """Until a restarted server has loaded its AOF (until then it answers LOADING)."""
+    async with aioredis.Redis.from_url(url) as redis:
+        for _ in range(1000):
+            if int((await redis.info("persistence"))["loading"]) == 0:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("redis never finished loading")
