@@ -100,10 +100,11 @@ class FsyncGuard:
             raise DurabilityError(describe(self.problem))
 
     async def refresh(self) -> None:
-        """Check again; Redis errors propagate and leave `verified` false."""
+        """Check again. Redis errors propagate and leave `verified` as it was: a check that
+        timed out under load says nothing about the configuration (a Redis restarted with
+        another one is caught by the first check that gets through, BACKLOG_REFRESH_S later)."""
         if not self._required:
             return
-        self.verified = False
         problem = await fsync_problem(self._redis)
         if problem != self.problem and problem is not None:
             logger.error("votes refused: %s", describe(problem))
