@@ -265,6 +265,10 @@ class StreamWriter:
     def _replicated(self, batch: _Batch, reply: object) -> bool:
         """WAIT's reply: the number of replicas that acknowledged the batch in time."""
         assert self._replicas is not None
+        if isinstance(reply, ResponseError):  # NOPERM without +wait, say: say so, once a batch
+            logger.warning("redis refused WAIT", extra={"error": str(reply)})
+            batch.fail(WriteError(f"redis refused WAIT: {reply}"))
+            return True
         if not isinstance(reply, int):
             return False
         if reply >= self._replicas.count:

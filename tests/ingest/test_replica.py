@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from ingest.durability import Durability
@@ -86,3 +87,19 @@ async def test_many_concurrent_votes_share_a_wait_per_batch(
     assert batches is not None
     assert batches < 200
     assert calls["cmdstat_wait"]["calls"] == batches
+
+
+async def test_an_acl_user_without_wait_gets_503_and_a_log_line(
+    tmp_path: Path, stream_names: StreamNames, caplog: pytest.LogCaptureFixture
+) -> None:
+    primary = throwaway(tmp_path / "primary")
+    url = primary.url.replace("redis://", "redis://ingest:pw@")
+    settings = make_settings(url, stream_names, ack_durability=Durability.REPLICA)
+    with running(primary):
+        async with aioredis.Redis.from_url(primary.url) as admin:
+            rule = "on >pw +select +xadd +xgroup|create +xinfo|groups +xlen ~*"
+            await admin.execute_command("ACL", "SETUSER", "ingest", *rule.split())
+        async with running_app(settings) as (_, client):
+            response = await client.post("/vote", json={"option": "cats"})
+    assert response.status_code == 503
+    assert any("refused WAIT" in record.getMessage() for record in caplog.records)
