@@ -89,3 +89,9 @@ report: venv
 security: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest -m security
+
+.PHONY: bench-durability
+# What each ACK_DURABILITY level costs against memory (docs/guarantees.md has the figures).
+bench-durability: venv
+	bash scripts/install-packages.sh redis-server wrk
+	$(PY) -m loadtest.bench_durability

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from ingest.durability import FsyncGuard
 from votecontract.names import StreamNames
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class BacklogMonitor:
         interval: float,
         timeout: float,
         on_refresh: Callable[[int], None] | None = None,
+        durability: FsyncGuard | None = None,
     ) -> None:
         self._redis = redis
         self._names = names
@@ -64,6 +66,7 @@ class BacklogMonitor:
         self._interval = interval
         self._timeout = timeout
         self._on_refresh = on_refresh
+        self._durability = durability
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.backlog: int | None = None
@@ -71,20 +74,24 @@ class BacklogMonitor:
         self.ready = False
 
     async def refresh(self) -> bool:
-        """Read the backlog once, creating the group if missing; whether Redis and the group
-        are there. Redis errors leave the last known backlog in place."""
+        """Read the backlog once, creating the group if missing, and check durability again;
+        whether Redis and the group are there and Redis is as durable as ACK_DURABILITY
+        needs. Redis errors leave the last known backlog in place."""
         try:
             async with asyncio.timeout(self._timeout):
                 backlog = await read_backlog(self._redis, self._names)
                 if backlog is None:
                     await ensure_group(self._redis, self._names)
                     backlog = await read_backlog(self._redis, self._names)
+                if self._durability is not None:
+                    await self._durability.refresh()
         except (RedisError, OSError) as exc:
             if self.ready:
                 logger.warning("backlog refresh failed", extra={"error": str(exc) or repr(exc)})
             self.ready = False
             return False
-        self.ready = backlog is not None
+        durable = self._durability is None or self._durability.verified
+        self.ready = backlog is not None and durable
         if backlog is not None:
             self._set(backlog)
         return self.ready

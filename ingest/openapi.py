@@ -23,6 +23,13 @@ ERROR_SCHEMA: Spec = {
     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
 }
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+SET_VOTER = {
+    "Set-Cookie": {
+        "schema": {"type": "string"},
+        "description": f"`{VOTER_COOKIE}`, when the request named no voter and got a new one "
+        "(on 503 too: Redis may have stored the vote, and the retry must be the same voter)",
+    }
+}
 
 
 def _error(description: str, headers: Spec | None = None) -> Spec:
@@ -72,7 +79,7 @@ def _vote_path(settings: IngestSettings) -> Spec:
             "responses": {
                 "202": {
                     "description": "Redis confirmed the vote",
-                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    "headers": {"Location": {"schema": {"type": "string"}}, **SET_VOTER},
                     "content": {JSON_MEDIA_TYPE: {"schema": accepted}},
                 },
                 "400": _error("malformed body or missing field"),
@@ -82,7 +89,7 @@ def _vote_path(settings: IngestSettings) -> Spec:
                 "503": _error(
                     "backlog over its limit, Redis unavailable, or the stream's IDs beyond"
                     " what the processor can record",
-                    RETRY_AFTER,
+                    {**RETRY_AFTER, **SET_VOTER},
                 ),
             },
         }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from ingest.durability import Durability
 from votecontract.environment import (
     Environ,
     SettingsError,
@@ -16,6 +18,9 @@ from votecontract.names import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     DEFAULT_VOTE_OPTIONS,
+    ENV_ACK_DURABILITY,
+    ENV_ACK_REPLICA_TIMEOUT_S,
+    ENV_ACK_REPLICAS,
     ENV_BACKLOG_REFRESH_S,
     ENV_DATABASE_POOL_SIZE,
     ENV_DATABASE_TIMEOUT_S,
@@ -51,6 +56,12 @@ class IngestSettings:
     backlog_refresh_s: float = 1.0
     retry_after_s: int = 1
     log_format: str = "json"
+    # When a vote is answered 202 (ingest/durability.py). `memory` by default for development;
+    # the chart sets `fsync`. WAIT gives up after ack_replica_timeout_s, before the request's
+    # own bound (redis_timeout_s) would.
+    ack_durability: Durability = Durability.MEMORY
+    ack_replicas: int = 1
+    ack_replica_timeout_s: float = 0.5
     # Read side: GET /results (cached at most 1 s), /votes/{id}, /results/stream, the page.
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = 5
@@ -86,6 +97,7 @@ class IngestSettings:
             backlog_refresh_s=_positive(env, ENV_BACKLOG_REFRESH_S, cls.backlog_refresh_s),
             retry_after_s=env_int(env, ENV_RETRY_AFTER_S, cls.retry_after_s, minimum=1),
             log_format=log_format(env),
+            **_durability(env),
             database_url=database_url(env),
             database_pool_size=env_int(
                 env, ENV_DATABASE_POOL_SIZE, cls.database_pool_size, minimum=1
@@ -102,6 +114,27 @@ class IngestSettings:
             max_header_bytes=env_int(env, ENV_MAX_HEADER_BYTES, cls.max_header_bytes, minimum=1024),
             keep_alive_s=env_int(env, ENV_KEEP_ALIVE_S, cls.keep_alive_s, minimum=1),
         )
+
+
+def _durability(env: Environ) -> dict[str, Any]:
+    raw = env_str(env, ENV_ACK_DURABILITY, IngestSettings.ack_durability).lower()
+    try:
+        level = Durability(raw)
+    except ValueError:
+        choices = ", ".join(level.value for level in Durability)
+        raise SettingsError(f"{ENV_ACK_DURABILITY} must be one of {choices}") from None
+    timeout = _positive(env, ENV_ACK_REPLICA_TIMEOUT_S, IngestSettings.ack_replica_timeout_s)
+    redis_timeout = _positive(env, ENV_REDIS_TIMEOUT_S, IngestSettings.redis_timeout_s)
+    if level is Durability.REPLICA and timeout >= redis_timeout:
+        raise SettingsError(
+            f"{ENV_ACK_REPLICA_TIMEOUT_S} must be < {ENV_REDIS_TIMEOUT_S} ({redis_timeout}),"
+            f" got {timeout}"
+        )
+    return {
+        "ack_durability": level,
+        "ack_replicas": env_int(env, ENV_ACK_REPLICAS, IngestSettings.ack_replicas, minimum=1),
+        "ack_replica_timeout_s": timeout,
+    }
 
 
 def _port(env: Environ) -> int:

@@ -6,6 +6,7 @@ stack in `open_state`: it is then closed in reverse order at shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from ingest.backlog import BacklogMonitor
+from ingest.durability import Durability, FsyncGuard
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 from ingest.streamids import RecordableIds
-from ingest.writer import StreamWriter
+from ingest.writer import Replicas, StreamWriter
 from votecontract.environment import redact_url
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class AppState:
     redis: Redis
     writer: StreamWriter
     backlog: BacklogMonitor
+    durability: FsyncGuard
     stream_ids: RecordableIds = field(default_factory=RecordableIds)
 
 
@@ -38,7 +41,8 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
     """Open Redis, the writer and the backlog monitor; on exit drain the writer and close.
 
     Redis being unreachable at start does not fail the start: /readyz answers 503 and the
-    backlog monitor keeps trying to create the group until Redis is back.
+    backlog monitor keeps trying to create the group until Redis is back. A Redis that is
+    reachable and does not meet ACK_DURABILITY=fsync does (DurabilityError).
     """
     async with contextlib.AsyncExitStack() as stack:
         redis = Redis.from_url(
@@ -48,11 +52,15 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
             socket_connect_timeout=settings.redis_timeout_s,
         )
         stack.push_async_callback(redis.aclose)
+        durability = FsyncGuard(redis, settings.ack_durability)
+        async with asyncio.timeout(settings.redis_timeout_s * 2):
+            await durability.check_at_start()
         writer = StreamWriter.from_url(
             settings.redis_url,
             settings.names.stream,
             settings.redis_timeout_s,
             on_batch=metrics.batch_size.observe,
+            replicas=_replicas(settings),
         )
         await writer.start()
         stack.push_async_callback(writer.aclose)
@@ -63,6 +71,7 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
             settings.backlog_refresh_s,
             settings.redis_timeout_s,
             on_refresh=metrics.backlog.set,
+            durability=durability,
         )
         if not await backlog.refresh():
             logger.warning(
@@ -71,4 +80,10 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
             )
         backlog.start()
         stack.push_async_callback(backlog.aclose)
-        yield AppState(settings, metrics, redis, writer, backlog)
+        yield AppState(settings, metrics, redis, writer, backlog, durability)
+
+
+def _replicas(settings: IngestSettings) -> Replicas | None:
+    if settings.ack_durability is not Durability.REPLICA:
+        return None
+    return Replicas(settings.ack_replicas, settings.ack_replica_timeout_s)

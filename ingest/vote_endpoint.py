@@ -64,22 +64,34 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
         raise unavailable(
             "backlog_full", "too many votes are waiting to be processed", settings.retry_after_s
         )
+    if not state.durability.verified:
+        raise unavailable(
+            "durability_unverified",
+            "Redis is not known to store votes as durably as configured, retry later",
+            settings.retry_after_s,
+        )
     voter_id, new_cookie = ballot.voter_id, False
     if voter_id is None:
         # A malformed cookie is replaced rather than refused: the browser cannot fix it.
         voter_id = cookie_parser(cookie).get(VOTER_COOKIE) if cookie else None
         if not is_voter_id(voter_id):
             voter_id, new_cookie = new_voter_id(), True
+    secure = scope.get("scheme") == "https"
     try:
         entry_id = await state.writer.xadd(build_entry(ballot.option, voter_id, now_ms()))
-    except WriteError:
-        # The cause is logged by the writer; clients learn only that they may retry.
-        raise unavailable(
-            "redis_unavailable", "the vote could not be stored, retry later", settings.retry_after_s
-        ) from None
+    except WriteError as failed:
+        # The cause is logged by the writer; clients learn only that they may retry. Redis may
+        # have applied the write all the same (its reply came too late, or too few replicas
+        # confirmed it): a new voter keeps the identity given to it, so the retry replaces
+        # that vote instead of adding one.
+        error = unavailable(
+            failed.reason, "the vote could not be stored, retry later", settings.retry_after_s
+        )
+        if new_cookie:
+            error.headers["Set-Cookie"] = _voter_cookie(voter_id, secure).decode("latin-1")
+        raise error from None
     state.stream_ids.check(entry_id, settings.retry_after_s)
     state.metrics.accepted.inc()
-    secure = scope.get("scheme") == "https"
     headers, body = _accepted(entry_id, voter_id if new_cookie else None, secure)
     if accept is not None and "text/html" in accept:
         return 303, _see_page(scope, headers, entry_id, secure), b""

@@ -5,6 +5,11 @@ sends each batch as one packed write on a dedicated connection; a reader task re
 replies in order (Redis answers a connection's commands FIFO) and resolves the futures. No
 lock is held between batches, so a batch is on the wire while the previous one is answered.
 
+At ACK_DURABILITY=replica a batch ends with `WAIT <replicas> <timeout>`: its XADDs are
+confirmed only once that many replicas acknowledged them (one WAIT per batch: a group
+commit), and fail with WriteError when fewer did in time. WAIT blocks the connection, so the
+next batch, already on the wire, is applied right after it.
+
 Every batch has a deadline of `timeout` seconds from its first request: whatever is not
 confirmed by then fails with WriteError. A failed write, a closed connection or a batch
 Redis has not answered by its deadline drops the connection, failing exactly the batches in
@@ -19,6 +24,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import hiredis
@@ -38,13 +44,34 @@ pack_command = cast(Callable[[tuple[Field, ...]], bytes], hiredis.pack_command)
 
 
 class WriteError(Exception):
-    """Redis did not confirm the write: unreachable, failing, or slower than the timeout."""
+    """Redis did not confirm the write: unreachable, failing, or slower than the timeout;
+    `reason` is the error code the client gets."""
+
+    def __init__(self, message: str, reason: str = "redis_unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Replicas:
+    """Confirm a batch only once `count` replicas have it, waiting at most `timeout_s`."""
+
+    count: int
+    timeout_s: float
+
+    @property
+    def command(self) -> tuple[Field, ...]:
+        # WAIT's timeout is in ms and 0 means forever: never less than 1.
+        return ("WAIT", self.count, max(1, round(self.timeout_s * 1000)))
 
 
 @dataclass(slots=True, eq=False)
 class _Batch:
     commands: list[tuple[Field, ...]] = field(default_factory=list)
     futures: list[asyncio.Future[str]] = field(default_factory=list)
+    # XADD replies held back until the batch's WAIT reply (ACK_DURABILITY=replica).
+    held: list[object] = field(default_factory=list)
+    expected: int = 0  # replies the batch gets: one per command, plus WAIT's
     deadline: asyncio.TimerHandle | None = None
     replied: int = 0
     sent: bool = False
@@ -82,8 +109,10 @@ class StreamWriter:
         stream: str,
         timeout: float,
         on_batch: Callable[[int], None] | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self._connect = connect
+        self._replicas = replicas
         self._stream = stream
         self._timeout = timeout
         self._on_batch = on_batch
@@ -96,6 +125,7 @@ class StreamWriter:
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._was_connected = True  # so that the first failure is logged, later ones not
+        self._refusing = False  # likewise for refusals (OOM at maxmemory, say): one log line
 
     @classmethod
     def from_url(
@@ -104,8 +134,10 @@ class StreamWriter:
         stream: str,
         timeout: float,
         on_batch: Callable[[int], None] | None = None,
+        replicas: Replicas | None = None,
     ) -> StreamWriter:
-        return cls(lambda: connection_from_url(url, timeout), stream, timeout, on_batch)
+        connect = partial(connection_from_url, url, timeout)
+        return cls(connect, stream, timeout, on_batch, replicas)
 
     async def start(self) -> None:
         """Connect (so the first votes do not wait for it), then start writing; Redis being
@@ -163,7 +195,11 @@ class StreamWriter:
                 conn = await self._connection()
                 if batch.expired:
                     return
-                packed = b"".join(map(pack_command, batch.commands))
+                commands = batch.commands
+                if self._replicas is not None:
+                    commands = [*commands, self._replicas.command]
+                packed = b"".join(map(pack_command, commands))
+                batch.expected = len(commands)
                 batch.sent = True
                 self._inflight.append(batch)
                 if self._on_batch is not None:
@@ -213,19 +249,56 @@ class StreamWriter:
         if not self._inflight:
             return False
         batch = self._inflight[0]
-        future = batch.futures[batch.replied]
         batch.replied += 1
-        if batch.replied == len(batch.futures):
+        if batch.replied == batch.expected:
             self._inflight.popleft()
             if batch.deadline is not None:
                 batch.deadline.cancel()
-        if future.done():
+        if batch.replied <= len(batch.futures):
+            if self._replicas is None:
+                self._settle(batch.futures[batch.replied - 1], reply)
+            else:
+                batch.held.append(reply)
             return True
-        if isinstance(reply, bytes):
-            future.set_result(reply.decode())
-        else:
-            future.set_exception(WriteError(f"redis refused the write: {reply!r}"))
+        return self._replicated(batch, reply)
+
+    def _replicated(self, batch: _Batch, reply: object) -> bool:
+        """WAIT's reply: the number of replicas that acknowledged the batch in time."""
+        assert self._replicas is not None
+        if isinstance(reply, ResponseError):  # NOPERM without +wait, say: say so, once a batch
+            logger.warning("redis refused WAIT", extra={"error": str(reply)})
+            batch.fail(WriteError(f"redis refused WAIT: {reply}"))
+            return True
+        if not isinstance(reply, int):
+            return False
+        if reply >= self._replicas.count:
+            for future, held in zip(batch.futures, batch.held, strict=True):
+                self._settle(future, held)
+            return True
+        logger.warning(
+            "replicas did not confirm a batch in time",
+            extra={"replicas": reply, "wanted": self._replicas.count},
+        )
+        batch.fail(
+            WriteError(
+                f"{reply} of {self._replicas.count} replicas confirmed within"
+                f" {self._replicas.timeout_s}s",
+                reason="not_replicated",
+            )
+        )
         return True
+
+    def _settle(self, future: asyncio.Future[str], reply: object) -> None:
+        if future.done():
+            return
+        if isinstance(reply, bytes):
+            self._refusing = False
+            future.set_result(reply.decode())
+            return
+        if not self._refusing:
+            logger.warning("redis refused a write", extra={"error": str(reply)})
+        self._refusing = True
+        future.set_exception(WriteError(f"redis refused the write: {reply!r}"))
 
     def _expire(self, batch: _Batch) -> None:
         batch.expired = True
@@ -233,7 +306,7 @@ class StreamWriter:
             self._open = None
         unavailable = WriteError(f"redis did not confirm within {self._timeout}s")
         batch.fail(unavailable)
-        if batch.sent and batch.replied < len(batch.futures):
+        if batch.sent and batch.replied < batch.expected:
             logger.warning("redis did not answer in time; reconnecting")
             self._drop_connection(self._conn, unavailable)
 

@@ -175,9 +175,10 @@ class Job:
     async def _settle_all(self, committed: asyncio.Queue[Committed | None]) -> None:
         while (item := await committed.get()) is not None:
             batch, counts, started = item
-            await self.reader.redis("ack", partial(self.stream.settle, batch.ids, batch.dead))
+            settle = partial(self.stream.settle, batch.ids, batch.dead)
+            refused = await self.reader.redis("ack", settle)
             trimmed = await self.reader.redis("trim", self.trimmer.trim)
-            self.summary.add(batch, counts, trimmed, time.monotonic() - started)
+            self.summary.add(batch, counts, trimmed, time.monotonic() - started, refused)
 
     async def _trim_once_more(self) -> None:
         """Trim at the end of every run, even one that read nothing: entries another group

@@ -36,6 +36,9 @@ REDIS_TRANSIENT: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,
+    # `maxmemory` reached (noeviction): only `denyoom` commands are refused, which a Job needs
+    # solely to create a missing group; other Jobs' trims or an operator free memory again.
+    redis.exceptions.OutOfMemoryError,
     OSError,
 )
 

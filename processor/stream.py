@@ -75,7 +75,14 @@ class VoteStream:
         await self.redis.aclose()
 
     async def ensure_group(self) -> bool:
-        """Create the group at 0 (so lag is never NULL); True if it had to be created."""
+        """Create the group at 0 (so lag is never NULL) unless it exists; True if created.
+
+        Looked up first: Redis refuses `XGROUP CREATE` (a `denyoom` command) at `maxmemory`
+        even when the group exists, and a Job must still run then, as acking and trimming
+        is what gives the memory back.
+        """
+        if await self.has_group():
+            return False
         try:
             await self.redis.xgroup_create(self.names.stream, self.names.group, "0", mkstream=True)
         except ResponseError as exc:
@@ -83,6 +90,16 @@ class VoteStream:
                 return False
             raise
         return True
+
+    async def has_group(self) -> bool:
+        try:
+            groups = await self.redis.xinfo_groups(self.names.stream)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return False
+            raise
+        wanted = self.names.group.encode()
+        return any(group.get("name") in (wanted, self.names.group) for group in groups)
 
     async def read_pending(self, after: bytes, count: int) -> list[RawEntry]:
         """This consumer's own pending entries with IDs above `after` (a retried pod's work)."""
@@ -124,15 +141,31 @@ class VoteStream:
         )
         return {row[0]: int(row[3]) for row in reply}
 
-    async def settle(self, ids: Sequence[bytes], dead: Sequence[Poison]) -> None:
-        """Dead-letter and ack in one MULTI/EXEC: a crash never leaves one without the other."""
-        async with self.redis.pipeline(transaction=True) as pipe:
+    async def settle(self, ids: Sequence[bytes], dead: Sequence[Poison]) -> int:
+        """Ack `ids`, then mirror the dead letters to `<stream>:dead`; return how many
+        mirror writes Redis refused.
+
+        No MULTI: Redis refuses any MULTI at `maxmemory`, where XACK alone still runs. The
+        mirror is best effort (PostgreSQL's dead_letters table, committed before this, is the
+        record): a refused XADD (OOM, say) is counted and never holds back the ack. Acking
+        first means a crash between the two loses a mirror entry rather than repeating one.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if ids:
+                pipe.xack(self.names.stream, self.names.group, *ids)
             for poison in dead:
                 pipe.execute_command(
                     "XADD", self.names.dead_letter, "MAXLEN", "~", DEAD_LETTER_MAXLEN, "*",
                     *poison.fields,
                     FIELD_DEAD_ORIGINAL_ID, poison.entry_id, FIELD_DEAD_REASON, poison.reason,
                 )  # fmt: skip
-            if ids:
-                pipe.xack(self.names.stream, self.names.group, *ids)
-            await pipe.execute()
+            replies = await pipe.execute(raise_on_error=False)
+        if ids and isinstance(replies[0], Exception):
+            raise replies[0]
+        refused = [reply for reply in replies[1 if ids else 0 :] if isinstance(reply, Exception)]
+        if refused:
+            logger.warning(
+                "dead-letter mirror write refused; the dead letters are in PostgreSQL",
+                extra={"count": len(refused), "error": str(refused[0])},
+            )
+        return len(refused)

@@ -35,8 +35,16 @@ class JobSummary:
     vanished: int = 0
     over_delivery_limit: int = 0
     trimmed: int = 0
+    mirror_failures: int = 0  # dead letters Redis refused to mirror to <stream>:dead
 
-    def add(self, batch: Batch, counts: BatchCounts, trimmed: int, seconds: float) -> None:
+    def add(
+        self,
+        batch: Batch,
+        counts: BatchCounts,
+        trimmed: int,
+        seconds: float,
+        mirror_failures: int = 0,
+    ) -> None:
         """Count a settled batch and log its line."""
         self.batches += 1
         self.entries += len(batch.ids)
@@ -47,7 +55,7 @@ class JobSummary:
         self.vanished += batch.vanished
         self.over_delivery_limit += batch.over_limit
         self.trimmed += trimmed
-
+        self.mirror_failures += mirror_failures
         logger.info(
             "batch",
             extra={
@@ -57,6 +65,7 @@ class JobSummary:
                 "vanished": batch.vanished,
                 "over_delivery_limit": batch.over_limit,
                 "trimmed": trimmed,
+                "mirror_failures": mirror_failures,
                 "duration_ms": round(seconds * 1000, 1),
             },
         )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the pipeline, its tests and its benchmarks need, when their
-# commands are missing: Redis, PostgreSQL, wrk. A fresh machine has none of the services (the
+# commands are missing: Redis, PostgreSQL, wrk, FUSE 3 (the node-crash simulation of
+# tests/ingest/test_node_crash.py). A fresh machine has none of the services (the
 # project's machines start nothing), so `make dev`, `make test` and CI all come through here.
 # Unattended (reads no stdin); a machine that has everything returns without touching apt.
 #   usage: install-packages.sh            everything below
@@ -14,10 +15,11 @@ declare -A PACKAGE=(
   [pg_ctlcluster]=postgresql
   [initdb]=postgresql
   [wrk]=wrk
+  [fusermount3]=fuse3
 )
 
 missing=()
-for cmd in "${@:-redis-server redis-cli pg_ctlcluster initdb wrk}"; do
+for cmd in "${@:-redis-server redis-cli pg_ctlcluster initdb wrk fusermount3}"; do
   for c in $cmd; do
     if [[ $c == initdb ]]; then
       # initdb lives under /usr/lib/postgresql/<major>/bin, not on PATH.

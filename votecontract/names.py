@@ -72,6 +72,12 @@ ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 ENV_REDIS_TIMEOUT_S = "REDIS_TIMEOUT_S"
 ENV_BACKLOG_REFRESH_S = "BACKLOG_REFRESH_S"
 ENV_RETRY_AFTER_S = "RETRY_AFTER_S"
+# When ingest answers 202 (docs/guarantees.md): `memory` (Redis applied the write), `fsync`
+# (appendfsync always, checked at start-up and on every backlog refresh) or `replica`
+# (WAIT for ACK_REPLICAS replicas, at most ACK_REPLICA_TIMEOUT_S).
+ENV_ACK_DURABILITY = "ACK_DURABILITY"
+ENV_ACK_REPLICAS = "ACK_REPLICAS"
+ENV_ACK_REPLICA_TIMEOUT_S = "ACK_REPLICA_TIMEOUT_S"
 
 # Read side of the ingest service (results, vote status, page).
 ENV_DATABASE_POOL_SIZE = "DATABASE_POOL_SIZE"

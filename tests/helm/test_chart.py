@@ -364,7 +364,11 @@ def test_sweeper_can_be_turned_off() -> None:
 def test_bundled_redis_is_durable_and_protected(renders: dict[Any, list[Manifest]]) -> None:
     manifests = renders[HELM_VERSIONS[0], DEFAULT]
     config = find(manifests, "ConfigMap", "vote-pipeline-redis")["data"]["redis.conf"].split("\n")
-    assert {"appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction"} <= set(config)
+    # What ACK_DURABILITY=fsync, the chart's default, checks at start-up (ingest/durability.py).
+    durable = {"appendonly yes", "appendfsync always", "no-appendfsync-on-rewrite no"}
+    assert {*durable, "maxmemory-policy noeviction"} <= set(config)
+    ingest_config = find(manifests, "ConfigMap", "vote-pipeline")["data"]
+    assert ingest_config["ACK_DURABILITY"] == "fsync"
     statefulset = find(manifests, "StatefulSet", "vote-pipeline-redis")
     assert "--aclfile" in pod_spec(statefulset)["containers"][0]["command"][-1]
     assert statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from ingest.durability import Durability
 from ingest.settings import IngestSettings
 from votecontract.environment import SettingsError
 from votecontract.names import (
+    ENV_ACK_DURABILITY,
+    ENV_ACK_REPLICA_TIMEOUT_S,
+    ENV_ACK_REPLICAS,
     ENV_BACKLOG_REFRESH_S,
     ENV_HOST,
     ENV_LOG_FORMAT,
@@ -142,3 +146,38 @@ def test_pipeline_metrics_variables_are_read_and_checked() -> None:
     for name in env:
         with pytest.raises(SettingsError, match=name):
             IngestSettings.from_env({name: "0"})
+
+
+def test_ack_durability_defaults_to_memory_and_reads_every_level() -> None:
+    assert IngestSettings.from_env({}).ack_durability is Durability.MEMORY
+    replica = IngestSettings.from_env(
+        {
+            ENV_ACK_DURABILITY: " Replica ",
+            ENV_ACK_REPLICAS: "2",
+            ENV_ACK_REPLICA_TIMEOUT_S: "0.25",
+        }
+    )
+    assert replica.ack_durability is Durability.REPLICA
+    assert (replica.ack_replicas, replica.ack_replica_timeout_s) == (2, 0.25)
+    fsync = IngestSettings.from_env({ENV_ACK_DURABILITY: "fsync"})
+    assert fsync.ack_durability is Durability.FSYNC
+
+
+REPLICA = {ENV_ACK_DURABILITY: "replica"}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({ENV_ACK_DURABILITY: "disk"}, ENV_ACK_DURABILITY),
+        ({ENV_ACK_DURABILITY: ""}, ENV_ACK_DURABILITY),
+        ({ENV_ACK_REPLICAS: "0"}, ENV_ACK_REPLICAS),
+        ({ENV_ACK_REPLICA_TIMEOUT_S: "0"}, ENV_ACK_REPLICA_TIMEOUT_S),
+        # WAIT must give up before the request's own bound does (and never wait forever).
+        ({**REPLICA, ENV_ACK_REPLICA_TIMEOUT_S: "1"}, ENV_ACK_REPLICA_TIMEOUT_S),
+        ({**REPLICA, ENV_REDIS_TIMEOUT_S: "0.4"}, ENV_ACK_REPLICA_TIMEOUT_S),
+    ],
+)
+def test_a_bad_durability_setting_names_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        IngestSettings.from_env(env)

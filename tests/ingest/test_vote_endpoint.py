@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.ingest_app import make_settings, running_app, state_of, wait_until
+from tests.support.proxy import TcpProxy
 from tests.support.servers import ThrowawayRedis, free_port
 from votecontract.names import StreamNames
 
@@ -250,3 +251,30 @@ async def test_the_voter_cookie_is_secure_over_https(
             response = await client.post("/vote", json={"option": "cats"})
     assert response.status_code == 202
     assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_a_voter_identity_survives_a_503_for_a_write_redis_applied(
+    redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
+) -> None:
+    """The reply to an XADD Redis applied is lost: 503. The retry must be the same voter,
+    or the processor counts the two entries as two voters."""
+    proxy = TcpProxy(int(redis_url.split(":")[2].split("/")[0]))
+    await proxy.start()
+    settings = make_settings(
+        redis_url.replace(f":{proxy.target_port}/", f":{proxy.port}/"), stream_names
+    )
+    try:
+        async with running_app(settings) as (_, client):
+            proxy.swallow_replies = True
+            unconfirmed = await client.post("/vote", json={"option": "cats"})
+            proxy.swallow_replies = False
+            retried = await client.post("/vote", json={"option": "cats"})
+    finally:
+        await proxy.cut()
+    assert unconfirmed.status_code == 503
+    assert retried.status_code == 202
+    voters = [fields["voter_id"] for _, fields in await redis_client.xrange(stream_names.stream)]
+    assert len(voters) == 2  # the unconfirmed write was applied
+    assert voters[0] == voters[1]
+    assert voters[0] == unconfirmed.cookies["voter_id"]
+    assert "HttpOnly" in unconfirmed.headers["set-cookie"]

@@ -4,6 +4,7 @@ another role's commands and keys are refused with NOPERM."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -11,9 +12,12 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
+from ingest.durability import Durability
 from processor.summary import Outcome
 from tests.support.aclpipeline import client_of, run_pipeline
-from tests.support.redisacl import ADMIN, AclRedis
+from tests.support.ingest_app import make_settings, running_app
+from tests.support.redisacl import ADMIN, AclRedis, acl_server
+from tests.support.redispair import FSYNC_ALWAYS, running
 from votecontract.names import FIELD_DEAD_REASON, StreamNames
 
 pytestmark = pytest.mark.security
@@ -57,11 +61,30 @@ async def test_each_role_does_its_work_under_its_own_user(
     assert denied == [], denied
 
 
+@pytest.mark.parametrize("level", [Durability.FSYNC, Durability.REPLICA])
+async def test_ingest_verifies_fsync_and_waits_for_replicas_under_its_own_user(
+    tmp_path: Path, stream_names: StreamNames, level: Durability
+) -> None:
+    acl_redis = acl_server(tmp_path, stream_names)
+    acl_redis.server.extra_args += FSYNC_ALWAYS
+    # No replica here: WAIT answers 0 at its timeout, and the vote is a 503 (not a NOPERM).
+    settings = make_settings(acl_redis.url("ingest"), stream_names, ack_durability=level)
+    with running(acl_redis.server):
+        async with running_app(settings) as (_, client):
+            response = await client.post("/vote", json={"option": "cats"})
+        admin_url = acl_redis.url(ADMIN)
+        async with aioredis.Redis.from_url(admin_url, decode_responses=True) as admin:
+            denied = [e for e in await admin.acl_log() if e["object"] != "client|setinfo"]
+    assert response.status_code == (202 if level is Durability.FSYNC else 503)
+    assert denied == [], denied
+
+
 Call = Callable[[aioredis.Redis, StreamNames], Awaitable[Any]]
 REFUSED: dict[str, dict[str, Call]] = {
     "ingest": {
         "XTRIM": lambda r, n: r.xtrim(n.stream, maxlen=0),
         "FLUSHALL": lambda r, n: r.flushall(),
+        "CONFIG SET": lambda r, n: r.config_set("appendfsync", "no"),
         "XREAD the stream": lambda r, n: r.xread({n.stream: "0"}),
         "read the dead letters": lambda r, n: r.xrange(n.dead_letter),
         "XADD a dead letter": lambda r, n: r.xadd(n.dead_letter, {"a": "1"}),

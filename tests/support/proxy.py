@@ -1,6 +1,7 @@
-"""A TCP proxy on loopback that a test can cut and restore, or stall, to play a network
-failure: cut drops the connections, stall keeps them open and forwards nothing (a half-open
-connection, a server that no longer answers)."""
+"""A TCP proxy on loopback that a test can cut and restore, stall, or make swallow the
+server's replies, to play a network failure: cut drops the connections; stall keeps them open
+and forwards nothing (a half-open connection, a server that no longer answers); swallowing
+replies plays a write the server applied whose reply never came."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.stalled = False
+        # While set, what the server sends is dropped: requests still reach it and apply.
+        self.swallow_replies = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -42,14 +45,18 @@ class TcpProxy:
             return
         self._writers |= {client_writer, upstream_writer}
         await asyncio.gather(
-            self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)
+            self._pipe(client_reader, upstream_writer),
+            self._pipe(upstream_reader, client_writer, replies=True),
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: bool = False
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
-                if not self.stalled:
-                    writer.write(data)
-                    await writer.drain()
+                if self.stalled or (replies and self.swallow_replies):
+                    continue
+                writer.write(data)
+                await writer.drain()
         writer.transport.abort()
         self._writers.discard(writer)

@@ -50,6 +50,13 @@ class ThrowawayRedis:
             self.process.wait(timeout=10)
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in a crash (nothing is flushed on the way)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def _wait_until_listening(self) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
