@@ -16,6 +16,15 @@ def test_a_valid_entry_becomes_a_vote_in_any_field_order() -> None:
         assert parse_entry(b"17-3", fields, OPTIONS) == (17, 3, "cats", "v_1-A", 1700000000123)
 
 
+def test_a_voter_id_of_exactly_64_characters_is_valid_and_65_is_not() -> None:
+    longest = [*VALID[:3], b"Z" * 64, *VALID[4:]]
+    too_long = [*VALID[:3], b"Z" * 65, *VALID[4:]]
+    assert parse_entry(b"1-0", longest, OPTIONS) == (1, 0, "cats", "Z" * 64, 1700000000123)
+    parsed = parse_entry(b"1-0", too_long, OPTIONS)
+    assert isinstance(parsed, Poison)
+    assert parsed.reason.startswith("voter_id must be 1-64 characters")
+
+
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 from pathlib import Path
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from processor.job import Job
@@ -86,6 +88,27 @@ async def test_poison_entries_are_dead_lettered_with_their_reason(
     rows = await db.fetch("SELECT reason FROM dead_letters ORDER BY entry_ms, entry_seq")
     assert [row["reason"] for row in rows] == [fields[FIELD_DEAD_REASON] for _, fields in dead]
     assert await redis_client.xlen(stream) == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 7])
+async def test_a_voter_id_of_64_characters_is_recorded_and_one_of_65_dead_lettered(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    batch_size: int,
+) -> None:
+    longest, too_long = "L" * 64, "T" * 65
+    # In ingest's layout, so that each batch tries the column-wise path first.
+    votes = [("cats", longest), ("dogs", too_long), ("cats", "ann"), ("dogs", too_long)]
+    added = await add_votes(redis_client, settings.names.stream, votes)
+    job = await run(settings, batch_size=batch_size)
+    assert job.summary.outcome is Outcome.DRAINED
+    assert await recorded(db) == fold(vote for vote in added if vote[2] != too_long)
+    rows = await db.fetch("SELECT reason, fields FROM dead_letters ORDER BY entry_ms, entry_seq")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["reason"].startswith("voter_id must be 1-64 characters"), row["reason"]
+        assert json.loads(row["fields"])["voter_id"] == too_long
 
 
 async def test_entries_delivered_too_often_are_dead_lettered(
