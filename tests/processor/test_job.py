@@ -124,6 +124,41 @@ async def test_entries_delivered_too_often_are_dead_lettered(
     assert await pending_of(redis_client, stream, group) == 0
 
 
+@pytest.mark.parametrize("batch_size", [1, 7])
+@pytest.mark.parametrize("holder", ["crashed", "job-1"])  # claimed, or the Job's own pending
+async def test_the_delivery_limit_is_exact_at_max_deliveries(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    holder: str,
+    batch_size: int,
+) -> None:
+    """A read counts as a delivery (XAUTOCLAIM and re-reading one's own pending entries both
+    add one): an entry on its MAX_DELIVERIES-th delivery is recorded, one more is dead."""
+    stream, group, limit = settings.names.stream, settings.names.group, 3
+    votes = await add_votes(
+        redis_client, stream, [("cats", "ann"), ("dogs", "bob"), ("dogs", "cy")]
+    )
+    ids = ["{}-{}".format(*entry_id) for entry_id, _, _ in votes]
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, holder, {stream: ">"})
+    # Delivered so far: ann limit-1 times, bob limit times, cy once; the Job's read adds one.
+    for entry_id, delivered in ((ids[0], limit - 1), (ids[1], limit)):
+        await redis_client.execute_command(
+            "XCLAIM", stream, group, holder, 0, entry_id, "RETRYCOUNT", delivered
+        )
+    # Claiming with no minimum idle time would also take the Job's own entries in flight.
+    idle = 0 if holder == "crashed" else 60_000
+    job = await run(settings, max_deliveries=limit, claim_min_idle_ms=idle, batch_size=batch_size)
+    assert job.summary.outcome is Outcome.DRAINED
+    assert await recorded(db) == fold([votes[0], votes[2]])
+    rows = await db.fetch("SELECT entry_ms, entry_seq, reason FROM dead_letters")
+    assert [((r["entry_ms"], r["entry_seq"]), r["reason"]) for r in rows] == [
+        (votes[1][0], f"delivered {limit + 1} times, more than MAX_DELIVERIES={limit}")
+    ]
+    assert await pending_of(redis_client, stream, group) == 0
+
+
 async def test_a_retried_pod_first_finishes_its_own_pending_entries(
     settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
 ) -> None:
