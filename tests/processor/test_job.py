@@ -159,6 +159,32 @@ async def test_the_delivery_limit_is_exact_at_max_deliveries(
     assert await pending_of(redis_client, stream, group) == 0
 
 
+@pytest.mark.parametrize("first_recorded", ["5-0", "5-1"])
+async def test_two_votes_of_a_voter_in_one_millisecond_end_with_the_later_one(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    first_recorded: str,
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    for entry_id, option in (("5-0", "cats"), ("5-1", "dogs")):
+        fields = {"option": option, "voter_id": "ann", "accepted_ms": "5"}
+        await redis_client.xadd(stream, fields, id=entry_id)  # type: ignore[arg-type]
+    await redis_client.xgroup_create(stream, group, "0")
+    if first_recorded == "5-1":
+        # Another consumer took 5-0 and stalled; it is claimed (and recorded) last.
+        await redis_client.xreadgroup(group, "stalled", {stream: ">"}, count=1)
+    await run(settings, batch_size=1, claim_min_idle_ms=60_000)
+    expected_first = {(5, 1)} if first_recorded == "5-1" else {(5, 0), (5, 1)}
+    assert set((await recorded(db)).events) == expected_first
+    await run(settings, batch_size=1, claim_min_idle_ms=0)
+    state = await recorded(db)
+    assert state.ballots == {"ann": ("dogs", (5, 1))}
+    assert state.tally == {"dogs": 1}
+    assert set(state.events) == {(5, 0), (5, 1)}
+    assert await pending_of(redis_client, stream, group) == 0
+
+
 async def test_a_retried_pod_first_finishes_its_own_pending_entries(
     settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
 ) -> None:
