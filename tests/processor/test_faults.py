@@ -6,6 +6,9 @@ import asyncio
 import dataclasses
 import logging
 import random
+import time
+from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -15,9 +18,10 @@ import redis.asyncio as aioredis
 from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.summary import Outcome
-from tests.support.proxy import TcpProxy
+from tests.support.proxy import Command, CommandCutProxy, TcpProxy
 from tests.support.servers import ThrowawayRedis
 from tests.support.votestate import add_votes, fold, random_votes, recorded, stream_id
+from votecontract.names import FIELD_DEAD_ORIGINAL_ID
 
 
 async def wait_for_events(db: asyncpg.Connection, at_least: int) -> None:
@@ -118,3 +122,65 @@ async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doub
     finally:
         await redis.aclose()
     assert any("consumer group missing" in record.getMessage() for record in caplog.records)
+
+
+def _is_command(name: str, key: str) -> Callable[[Command], bool]:
+    return lambda parts: parts[0].upper() == name.encode() and parts[1:2] == [key.encode()]
+
+
+@pytest.mark.parametrize("after_cut", ["the Job reconnects", "the Job gives up, the next one"])
+async def test_a_cut_between_dead_letter_and_ack_loses_and_doubles_no_dead_letter(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    redis_url: str,
+    after_cut: str,
+) -> None:
+    """Whatever the Redis side does (one MULTI/EXEC, or an ack and a best-effort mirror), a
+    connection cut between the dead-letter XADD and the XACK leaves every poison entry once
+    in PostgreSQL's dead_letters and acked, every valid vote recorded once, and no poison
+    entry twice in the Redis mirror."""
+    stream, dead_key = settings.names.stream, settings.names.dead_letter
+    rng = random.Random(8)
+    votes, poison = [], []
+    for number in range(4):
+        votes += await add_votes(redis_client, stream, random_votes(5, 6, rng))
+        fields = ["option", "fish", "voter_id", f"p{number}", "accepted_ms", "1"]
+        poison.append(stream_id(await redis_client.execute_command("XADD", stream, "*", *fields)))
+    jobs: list[Job] = []
+
+    def out_of_time() -> None:
+        if after_cut != "the Job reconnects":
+            jobs[0].backoff.deadline = time.monotonic()  # its retry of the ack gives up
+
+    proxy = CommandCutProxy(
+        urlsplit(redis_url).port or 6379,
+        _is_command("XADD", dead_key),
+        _is_command("XACK", stream),
+        on_cut=out_of_time,
+    )
+    await proxy.start()
+    try:
+        url = redis_url.replace(f":{proxy.target_port}/", f":{proxy.port}/")
+        jobs.append(Job(dataclasses.replace(settings, redis_url=url, batch_size=6)))
+        first = await jobs[0].run()
+    finally:
+        await proxy.cut()
+    assert proxy.cuts == 1
+    if after_cut == "the Job reconnects":
+        assert first.outcome is Outcome.DRAINED
+    else:
+        assert first.outcome is Outcome.GAVE_UP
+        assert (await Job(settings).run()).outcome is Outcome.DRAINED
+    assert await recorded(db) == fold(votes)
+    rows = await db.fetch("SELECT entry_ms, entry_seq, reason FROM dead_letters")
+    assert sorted((row["entry_ms"], row["entry_seq"]) for row in rows) == poison
+    assert all(row["reason"].startswith("unknown option 'fish'") for row in rows)
+    mirrored = Counter(
+        stream_id(fields[FIELD_DEAD_ORIGINAL_ID])
+        for _, fields in await redis_client.xrange(dead_key)
+    )
+    assert set(mirrored) <= set(poison)
+    assert max(mirrored.values(), default=1) == 1, mirrored
+    assert (await redis_client.xpending(stream, settings.names.group))["pending"] == 0
+    assert await redis_client.xlen(stream) == 0
