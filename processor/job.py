@@ -19,6 +19,7 @@ import redis.exceptions
 
 from processor.batches import Batch
 from processor.consumers import ConsumerJanitor
+from processor.handoff import Handoff, run_stage
 from processor.reader import BatchReader
 from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, GiveUpError
 from processor.settings import ProcessorSettings
@@ -73,19 +74,20 @@ class Job:
         return self.summary
 
     async def _pipeline(self) -> None:
-        read: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=self.settings.writers)
-        committed: asyncio.Queue[Committed | None] = asyncio.Queue(maxsize=self.settings.writers)
+        failed = asyncio.Event()  # any stage failed: the others stop (see processor.handoff)
+        read: Handoff[Batch | None] = Handoff(self.settings.writers, failed)
+        committed: Handoff[Committed | None] = Handoff(self.settings.writers, failed)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.reader.read_all(read))
+            tasks.create_task(run_stage(self.reader.read_all(read), failed))
             for slot in range(self.settings.writers):
-                tasks.create_task(self._write_all(slot, read, committed))
-            tasks.create_task(self._settle_all(committed))
+                tasks.create_task(run_stage(self._write_all(slot, read, committed), failed))
+            tasks.create_task(run_stage(self._settle_all(committed), failed))
 
     async def _write_all(
         self,
         slot: int,
-        read: asyncio.Queue[Batch | None],
-        committed: asyncio.Queue[Committed | None],
+        read: Handoff[Batch | None],
+        committed: Handoff[Committed | None],
     ) -> None:
         """One of the writers: batches commit independently (and are acked each on its own)."""
         while (batch := await read.get()) is not None:
@@ -120,7 +122,7 @@ class Job:
             # crash test can SIGKILL the Job at exactly that instant.
             os.kill(os.getpid(), signal.SIGSTOP)
 
-    async def _settle_all(self, committed: asyncio.Queue[Committed | None]) -> None:
+    async def _settle_all(self, committed: Handoff[Committed | None]) -> None:
         while (item := await committed.get()) is not None:
             batch, counts, started = item
             await self.reader.redis("ack", partial(self.stream.settle, batch.ids, batch.dead))

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
+from processor.entries import Poison
 from processor.job import Job
 from processor.settings import ProcessorSettings
+from processor.stream import RawEntry
 from processor.summary import Outcome
 from tests.support.proxy import Command, CommandCutProxy, TcpProxy
 from tests.support.servers import ThrowawayRedis
-from tests.support.votestate import add_votes, fold, random_votes, recorded, stream_id
+from tests.support.votestate import (
+    add_votes,
+    fold,
+    group_lag,
+    random_votes,
+    recorded,
+    stream_id,
+)
 from votecontract.names import FIELD_DEAD_ORIGINAL_ID
 
 
@@ -184,3 +195,67 @@ async def test_a_cut_between_dead_letter_and_ack_loses_and_doubles_no_dead_lette
     assert max(mirrored.values(), default=1) == 1, mirrored
     assert (await redis_client.xpending(stream, settings.names.group))["pending"] == 0
     assert await redis_client.xlen(stream) == 0
+
+
+@pytest.mark.timeout(30)  # the failure this guards against is a hang
+async def test_a_consumer_group_deleted_mid_run_is_recreated_and_nothing_doubles(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(20, 6, random.Random(9)))
+    job = Job(dataclasses.replace(settings, batch_size=5, writers=1))
+    settle = job.stream.settle
+
+    async def settle_then_delete_the_group(ids: Sequence[bytes], dead: Sequence[Poison]) -> None:
+        await settle(ids, dead)
+        if job.summary.batches == 0:  # after the first batch: someone runs XGROUP DESTROY
+            await redis_client.xgroup_destroy(stream, group)
+
+    job.stream.settle = settle_then_delete_the_group  # type: ignore[method-assign]
+    summary = await job.run()
+    assert summary.outcome is Outcome.DRAINED
+    assert summary.duplicates >= 5  # the recreated group delivered the first batch again
+    assert await recorded(db) == fold(votes)
+    assert await group_lag(redis_client, stream, group) == 0
+    assert await redis_client.xlen(stream) == 0
+    assert any("consumer group missing" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.timeout(30)  # without the fix this hangs
+async def test_a_stage_whose_cancel_is_lost_still_lets_a_failed_job_end(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    """The reader fails while the settling stage is inside a call that loses its cancel, as
+    asyncio.wait_for does on Python 3.11 (gh-86296) inside redis-py and asyncpg."""
+    await add_votes(redis_client, settings.names.stream, random_votes(20, 6, random.Random(10)))
+    job = Job(dataclasses.replace(settings, batch_size=5))
+    settling = asyncio.Event()
+    settle, read_new = job.stream.settle, job.stream.read_new
+
+    async def settle_losing_a_cancel(ids: Sequence[bytes], dead: Sequence[Poison]) -> None:
+        await settle(ids, dead)
+        if not settling.is_set():
+            settling.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    reads: list[int] = []
+
+    async def read_new_failing_second(count: int) -> list[RawEntry]:
+        reads.append(count)
+        if len(reads) == 1:
+            return await read_new(count)
+        await settling.wait()  # the first batch is being settled
+        raise ResponseError("ERR injected failure")
+
+    job.stream.settle = settle_losing_a_cancel  # type: ignore[method-assign]
+    job.stream.read_new = read_new_failing_second  # type: ignore[method-assign]
+    with pytest.raises(ExceptionGroup) as raised:
+        await job.run()
+    assert [repr(error) for error in raised.value.exceptions] == [
+        repr(ResponseError("ERR injected failure"))
+    ]
