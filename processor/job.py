@@ -21,7 +21,7 @@ from processor.batches import Batch
 from processor.consumers import ConsumerJanitor
 from processor.handoff import Handoff, run_stage
 from processor.reader import BatchReader
-from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, GiveUpError
+from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, Clock, GiveUpError
 from processor.settings import ProcessorSettings
 from processor.store import BatchCounts, VoteStore
 from processor.stream import VoteStream
@@ -38,16 +38,25 @@ _CLEANUP_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class Job:
-    """A Job's run; `stop` (set on SIGTERM) ends it after the batches already read."""
+    """A Job's run; `stop` (set on SIGTERM) ends it after the batches already read.
 
-    def __init__(self, settings: ProcessorSettings, stop: asyncio.Event | None = None) -> None:
+    `clock` measures the runtime budget (tests pass one they control)."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        stop: asyncio.Event | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.stop = stop or asyncio.Event()
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.backoff = Backoff(
             settings.retry_backoff_ms / 1000,
             settings.retry_backoff_max_ms / 1000,
             self.started + settings.max_runtime_s,
+            clock,
         )
         self.stream = VoteStream.from_url(settings.redis_url, settings.names, settings.consumer)
         self.trimmer = StreamTrimmer(self.stream.redis, settings.names.stream)
@@ -70,7 +79,7 @@ class Job:
             await self._close()
         if self.summary.outcome is Outcome.GAVE_UP:
             logger.error("giving up; unacked entries stay pending", extra={"error": reason})
-        self.summary.log(time.monotonic() - self.started)
+        self.summary.log(self.clock() - self.started)
         return self.summary
 
     async def _pipeline(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -73,7 +72,7 @@ class BatchReader:
     def _should_stop(self) -> Outcome | None:
         if self.stop.is_set():
             return Outcome.STOPPED
-        if time.monotonic() >= self.backoff.deadline:
+        if self.backoff.expired():
             return Outcome.DEADLINE
         return None
 

@@ -38,13 +38,22 @@ class GiveUpError(RuntimeError):
     """A dependency stayed unavailable past the runtime budget."""
 
 
-class Backoff:
-    """Retries an action on transient errors until the deadline (time.monotonic) passes."""
+Clock = Callable[[], float]
 
-    def __init__(self, initial_s: float, max_s: float, deadline: float) -> None:
+
+class Backoff:
+    """Retries an action on transient errors until the deadline (on `clock`) passes."""
+
+    def __init__(
+        self, initial_s: float, max_s: float, deadline: float, clock: Clock = time.monotonic
+    ) -> None:
         self.initial_s = initial_s
         self.max_s = max_s
         self.deadline = deadline
+        self.clock = clock
+
+    def expired(self) -> bool:
+        return self.clock() >= self.deadline
 
     async def run(
         self,
@@ -57,7 +66,7 @@ class Backoff:
             try:
                 return await action()
             except transient as exc:
-                if time.monotonic() + delay > self.deadline:
+                if self.clock() + delay > self.deadline:
                     raise GiveUpError(f"{what}: still failing at the end of the budget") from exc
                 logger.warning(
                     "retrying", extra={"what": what, "error": repr(exc), "delay_s": delay}

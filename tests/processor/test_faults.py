@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import logging
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -22,6 +21,8 @@ from processor.job import Job
 from processor.settings import ProcessorSettings
 from processor.stream import RawEntry
 from processor.summary import Outcome
+from tests.support.clock import ManualClock
+from tests.support.jobgate import SettleGate, watch_log
 from tests.support.proxy import Command, CommandCutProxy, TcpProxy
 from tests.support.servers import ThrowawayRedis
 from tests.support.votestate import (
@@ -33,14 +34,6 @@ from tests.support.votestate import (
     stream_id,
 )
 from votecontract.names import FIELD_DEAD_ORIGINAL_ID
-
-
-async def wait_for_events(db: asyncpg.Connection, at_least: int) -> None:
-    for _ in range(1000):
-        if await db.fetchval("SELECT count(*) FROM vote_events") >= at_least:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fewer than {at_least} events recorded in time")
 
 
 @pytest.fixture
@@ -65,12 +58,16 @@ async def test_postgres_cut_mid_run_is_retried_and_nothing_doubles(
     votes = await add_votes(
         redis_client, settings.names.stream, random_votes(300, 20, random.Random(1))
     )
-    job = asyncio.create_task(Job(through(proxy, settings, batch_size=10)).run())
-    await wait_for_events(db, 50)
+    job = Job(through(proxy, settings, batch_size=10))
+    gate = SettleGate(job, after=5)  # 5 of 30 batches done: the Job cannot finish meanwhile
+    running = asyncio.create_task(job.run())
+    await gate.wait_reached()
     await proxy.cut()
-    await asyncio.sleep(0.3)
+    with watch_log("processor.retry", "retrying", what="postgres") as retried:
+        gate.open()
+        await retried.wait()  # a write failed on the cut
     await proxy.start()
-    summary = await job
+    summary = await running
     assert summary.outcome is Outcome.DRAINED
     assert await recorded(db) == fold(votes)
     assert await redis_client.xlen(settings.names.stream) == 0
@@ -84,18 +81,22 @@ async def test_postgres_gone_for_good_gives_up_and_acks_nothing_uncommitted(
 ) -> None:
     stream = settings.names.stream
     votes = await add_votes(redis_client, stream, random_votes(300, 20, random.Random(2)))
-    job = asyncio.create_task(Job(through(proxy, settings, batch_size=10, max_runtime_s=1.5)).run())
-    await wait_for_events(db, 50)
+    clock = ManualClock()
+    job = Job(through(proxy, settings, batch_size=10), clock=clock)
+    gate = SettleGate(job, after=5)
+    running = asyncio.create_task(job.run())
+    await gate.wait_reached()
     await proxy.cut()
-    summary = await job
+    with watch_log("processor.retry", "retrying", what="postgres") as retried:
+        gate.open()
+        await retried.wait()
+    clock.advance(settings.max_runtime_s)  # the budget runs out while PostgreSQL is away
+    summary = await running
     assert summary.outcome is Outcome.GAVE_UP
     state = await recorded(db)
     kept = {stream_id(entry_id) for entry_id, _ in await redis_client.xrange(stream)}
     assert {entry_id for entry_id, _, _ in votes} <= set(state.events) | kept
     assert (await redis_client.xpending(stream, settings.names.group))["pending"] > 0
-    rerun = await Job(settings).run()
-    assert rerun.outcome is Outcome.DRAINED
-    assert await recorded(db) == fold(votes)
 
 
 async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doubles(
@@ -110,8 +111,10 @@ async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doub
     redis = aioredis.Redis.from_url(throwaway_redis.url)
     try:
         before = await add_votes(redis, stream, random_votes(300, 20, random.Random(3)))
-        job = asyncio.create_task(Job(settings).run())
-        await wait_for_events(db, 30)
+        job = Job(settings)
+        gate = SettleGate(job, after=3)
+        running = asyncio.create_task(job.run())
+        await gate.wait_reached()
         throwaway_redis.stop()
         throwaway_redis.start()
         await redis.aclose()
@@ -126,7 +129,8 @@ async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doub
                 )
             await pipe.execute()
         after = await add_votes(redis, stream, random_votes(50, 20, random.Random(4)))
-        assert (await job).outcome is Outcome.DRAINED
+        gate.open()
+        assert (await running).outcome is Outcome.DRAINED
         assert (await Job(settings).run()).outcome is Outcome.DRAINED
         assert await recorded(db) == fold(before + after)
         assert await redis.xlen(stream) == 0
@@ -158,11 +162,11 @@ async def test_a_cut_between_dead_letter_and_ack_loses_and_doubles_no_dead_lette
         votes += await add_votes(redis_client, stream, random_votes(5, 6, rng))
         fields = ["option", "fish", "voter_id", f"p{number}", "accepted_ms", "1"]
         poison.append(stream_id(await redis_client.execute_command("XADD", stream, "*", *fields)))
-    jobs: list[Job] = []
+    clock = ManualClock()
 
     def out_of_time() -> None:
         if after_cut != "the Job reconnects":
-            jobs[0].backoff.deadline = time.monotonic()  # its retry of the ack gives up
+            clock.advance(settings.max_runtime_s)  # its retry of the ack gives up
 
     proxy = CommandCutProxy(
         urlsplit(redis_url).port or 6379,
@@ -173,8 +177,9 @@ async def test_a_cut_between_dead_letter_and_ack_loses_and_doubles_no_dead_lette
     await proxy.start()
     try:
         url = redis_url.replace(f":{proxy.target_port}/", f":{proxy.port}/")
-        jobs.append(Job(dataclasses.replace(settings, redis_url=url, batch_size=6)))
-        first = await jobs[0].run()
+        first = await Job(
+            dataclasses.replace(settings, redis_url=url, batch_size=6), clock=clock
+        ).run()
     finally:
         await proxy.cut()
     assert proxy.cuts == 1

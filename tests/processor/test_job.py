@@ -12,9 +12,12 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from processor.consumers import ConsumerJanitor
 from processor.job import Job
 from processor.settings import ProcessorSettings
+from processor.stream import RawEntry
 from processor.summary import Outcome
+from tests.support.clock import ManualClock
 from tests.support.votestate import (
     add_votes,
     fold,
@@ -219,18 +222,38 @@ async def test_trimming_keeps_every_entry_not_yet_acked(
 
 
 async def test_cleanup_deletes_only_consumers_without_pending_entries(
-    settings: ProcessorSettings, redis_client: aioredis.Redis
+    settings: ProcessorSettings, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stream, group = settings.names.stream, settings.names.group
     await add_votes(redis_client, stream, [("cats", "ann")])
     await redis_client.xgroup_create(stream, group, "0")
     await redis_client.xreadgroup(group, "stale-holding", {stream: ">"})
     await redis_client.xgroup_createconsumer(stream, group, "stale-empty")
-    await asyncio.sleep(1.1)
-    await redis_client.xgroup_createconsumer(stream, group, "fresh-empty")
+
+    class JanitorAfterAWhile(ConsumerJanitor):
+        """Cleans once stale-empty is idle past the limit, just after fresh-empty appeared:
+        Redis's idle times are wall-clock, so the test waits for the state, not a time."""
+
+        async def clean(self, own: str, stale_idle_ms: int) -> list[str]:
+            await wait_for_idle(redis_client, stream, group, "stale-empty", stale_idle_ms)
+            await redis_client.xgroup_createconsumer(stream, group, "fresh-empty")
+            return await super().clean(own, stale_idle_ms)
+
+    monkeypatch.setattr("processor.job.ConsumerJanitor", JanitorAfterAWhile)
     await run(settings, stale_consumer_idle_ms=1000)
     names = {consumer["name"] for consumer in await redis_client.xinfo_consumers(stream, group)}
     assert names == {"stale-holding", "fresh-empty"}
+
+
+async def wait_for_idle(
+    redis: aioredis.Redis, stream: str, group: str, consumer: str, more_than_ms: int
+) -> None:
+    for _ in range(600):
+        idle = {c["name"]: c["idle"] for c in await redis.xinfo_consumers(stream, group)}
+        if idle[consumer] > more_than_ms:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{consumer} never became idle for {more_than_ms} ms")
 
 
 async def test_a_lost_group_is_recreated_at_zero_and_replays_change_nothing(
@@ -254,10 +277,40 @@ async def test_a_lost_group_is_recreated_at_zero_and_replays_change_nothing(
 async def test_a_job_past_its_runtime_reads_nothing_more(
     settings: ProcessorSettings, redis_client: aioredis.Redis
 ) -> None:
-    await add_votes(redis_client, settings.names.stream, [("cats", "ann")])
-    job = await run(settings, max_runtime_s=0.001)
-    assert job.summary.outcome is Outcome.DEADLINE
-    assert job.summary.entries == 0
+    stream, group = settings.names.stream, settings.names.group
+    await add_votes(redis_client, stream, [("cats", "ann")])
+    clock = ManualClock()
+    job = Job(settings, clock=clock)
+    clock.advance(settings.max_runtime_s)
+    summary = await job.run()
+    assert summary.outcome is Outcome.DEADLINE
+    assert summary.entries == 0
+    assert await group_lag(redis_client, stream, group) == 1
+
+
+async def test_a_job_whose_budget_runs_out_finishes_what_it_read_and_reads_no_more(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(30, 8, random.Random(12)))
+    clock = ManualClock()
+    job = Job(dataclasses.replace(settings, batch_size=5), clock=clock)
+    read_new, reads = job.stream.read_new, []
+
+    async def second_read_at_the_deadline(count: int) -> list[RawEntry]:
+        entries = await read_new(count)
+        reads.append(len(entries))
+        if len(reads) == 2:
+            clock.advance(settings.max_runtime_s)
+        return entries
+
+    job.stream.read_new = second_read_at_the_deadline  # type: ignore[method-assign]
+    summary = await job.run()
+    assert summary.outcome is Outcome.DEADLINE
+    assert summary.entries == 10  # the two batches read before the deadline, no more
+    assert await recorded(db) == fold(votes[:10])
+    assert await pending_of(redis_client, stream, group) == 0
+    assert await group_lag(redis_client, stream, group) == 20
 
 
 async def test_pending_entries_that_no_longer_exist_are_accounted_for(
