@@ -174,12 +174,13 @@ async def test_a_duplicate_committed_meanwhile_sends_a_fresh_batch_down_the_idem
             # its plain INSERT waits on the other transaction's index entry.
             batch = [vote(1, "cats", "ann"), vote(2, "dogs", "bob")]
             writing = asyncio.create_task(store.write_batch(VoteRows.of(batch), []))
-            while not await db.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ):
-                assert not writing.done()
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(60):  # until the INSERT waits on the lock
+                while not await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ):
+                    assert not writing.done()
+                    await asyncio.sleep(0.01)
         assert await writing == BatchCounts(recorded=1, superseded=0, duplicates=1, dead_lettered=0)
     finally:
         await other.close()
