@@ -16,7 +16,7 @@ from votecontract.names import StreamNames
 
 @pytest.fixture
 async def writer(redis_url: str, stream_names: StreamNames) -> AsyncIterator[StreamWriter]:
-    stream_writer = StreamWriter.from_url(redis_url, stream_names.stream, timeout=2.0)
+    stream_writer = StreamWriter.from_url(redis_url, stream_names.stream, timeout=30.0)
     await stream_writer.start()
     yield stream_writer
     await stream_writer.aclose()
@@ -30,7 +30,7 @@ async def test_concurrent_writes_share_batches_and_each_gets_its_own_entry(
     redis_url: str, stream_names: StreamNames, redis_client: aioredis.Redis
 ) -> None:
     batches: list[int] = []
-    writer = StreamWriter.from_url(redis_url, stream_names.stream, 2.0, on_batch=batches.append)
+    writer = StreamWriter.from_url(redis_url, stream_names.stream, 30.0, on_batch=batches.append)
     await writer.start()
     try:
         ids = await asyncio.gather(*(writer.xadd(fields(i)) for i in range(300)))
@@ -73,7 +73,7 @@ async def test_no_server_fails_the_batch_at_once_not_after_the_timeout() -> None
 async def test_a_stopped_server_fails_the_batch_then_the_writer_reconnects(
     throwaway_redis: ThrowawayRedis,
 ) -> None:
-    writer = StreamWriter.from_url(throwaway_redis.url, "votes", timeout=2.0)
+    writer = StreamWriter.from_url(throwaway_redis.url, "votes", timeout=30.0)
     await writer.start()
     client = aioredis.Redis.from_url(throwaway_redis.url, decode_responses=True)
     try:
@@ -143,7 +143,7 @@ async def wait_for_paused_writes(admin: aioredis.Redis) -> None:
 
 
 async def test_close_disconnects(throwaway_redis: ThrowawayRedis) -> None:
-    writer = StreamWriter.from_url(throwaway_redis.url, "votes", timeout=2.0)
+    writer = StreamWriter.from_url(throwaway_redis.url, "votes", timeout=30.0)
     await writer.start()
     admin = aioredis.Redis.from_url(throwaway_redis.url)
     try:

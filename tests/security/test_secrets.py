@@ -79,7 +79,7 @@ def http_transcript(base: str) -> list[str]:
         ("POST", "/vote", {"option": "fish"}), ("GET", "/metrics", None),
     ]  # fmt: skip
     texts = []
-    with httpx.Client(base_url=base, timeout=5) as client:
+    with httpx.Client(base_url=base, timeout=30) as client:
         for method, path, body in requests:
             response = client.request(method, path, json=body)
             texts.append(f"{response.status_code} {dict(response.headers)} {response.text}")
@@ -103,7 +103,7 @@ def serve_ingest(redis_url: str) -> list[str]:
         texts = http_transcript(base)
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
+        out, err = process.communicate(timeout=60)
     return [*texts, out, err]
 
 

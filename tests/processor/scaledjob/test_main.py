@@ -135,7 +135,7 @@ def test_cli_prints_decisions_and_stops_on_sigint(
         assert process.stdout is not None
         first_line = process.stdout.readline()
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == 0, err
