@@ -95,3 +95,14 @@ security: venv
 bench-durability: venv
 	bash scripts/install-packages.sh redis-server wrk
 	$(PY) -m loadtest.bench_durability
+
+.PHONY: mutation
+# Mutation testing, on demand, never in CI (docs/development.md#mutation-testing): mutmut over
+# the modules of [tool.mutmut] in pyproject.toml, against the real Redis and PostgreSQL. A whole
+# run takes hours; MUTANTS narrows it, e.g. make mutation MUTANTS='processor.entries.*'.
+# Survivors and their diffs: .mutation/report.txt.
+MUTANTS ?=
+mutation: venv
+	bash scripts/ensure-services.sh
+	$(VENV)/bin/mutmut run $(foreach pattern,$(MUTANTS),'$(pattern)')
+	$(PY) scripts/mutation-report.py

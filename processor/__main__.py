@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 
 import asyncpg
 import uvloop
 
-from processor.budget import RuntimeBudget
 from processor.job import run_job
 from processor.migrate import MigrationError, migrate
 from processor.replay import replay_dead_letters
@@ -57,7 +57,7 @@ def _migrate(settings: ProcessorSettings) -> int:
     wait = Backoff(
         settings.retry_backoff_ms / 1000,
         settings.retry_backoff_max_ms / 1000,
-        RuntimeBudget.starting_now(settings.migrate_wait_s, 0.0),
+        time.monotonic() + settings.migrate_wait_s,
     )
     try:
         applied = asyncio.run(migrate(settings.database_url, settings.app_role, wait=wait))

@@ -26,9 +26,10 @@ import redis.exceptions
 from processor.batches import Batch
 from processor.budget import RuntimeBudget
 from processor.consumers import ConsumerJanitor
+from processor.handoff import Handoff, run_stage
 from processor.isolation import write_isolating
 from processor.reader import BatchReader
-from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, GiveUpError
+from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, Clock, GiveUpError
 from processor.settings import ProcessorSettings
 from processor.store import BatchCounts, VoteStore
 from processor.stream import VoteStream
@@ -49,15 +50,28 @@ _CLEANUP_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class Job:
-    """A Job's run; `stop` (set on SIGTERM) ends it after the batches already read."""
+    """A Job's run; `stop` (set on SIGTERM) ends it after the batches already read.
 
-    def __init__(self, settings: ProcessorSettings, stop: asyncio.Event | None = None) -> None:
+    `clock` measures the runtime budget (tests pass one they control)."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        stop: asyncio.Event | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.stop = stop or asyncio.Event()
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
+        # The whole run's bounds (work_until, finish_by) are on time.monotonic(); when reading
+        # stops is on `clock`, which tests control.
         self.budget = RuntimeBudget.starting_now(settings.max_runtime_s, settings.shutdown_grace_s)
         self.backoff = Backoff(
-            settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000, self.budget
+            settings.retry_backoff_ms / 1000,
+            settings.retry_backoff_max_ms / 1000,
+            self.started + settings.max_runtime_s,
+            clock,
         )
         self.stream = VoteStream.from_url(settings.redis_url, settings.names, settings.consumer)
         self.trimmer = StreamTrimmer(self.stream.redis, settings.names.stream)
@@ -75,7 +89,7 @@ class Job:
             await self._close()
         if self.summary.outcome is Outcome.GAVE_UP:
             logger.error("giving up; unacked entries stay pending", extra={"error": reason})
-        self.summary.log(time.monotonic() - self.started)
+        self.summary.log(self.clock() - self.started)
         return self.summary
 
     async def _bounded_run(self) -> str:
@@ -108,19 +122,20 @@ class Job:
         bound.reschedule(_loop_time(self.budget.work_until))
 
     async def _pipeline(self) -> None:
-        read: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=self.settings.writers)
-        committed: asyncio.Queue[Committed | None] = asyncio.Queue(maxsize=self.settings.writers)
+        failed = asyncio.Event()  # any stage failed: the others stop (see processor.handoff)
+        read: Handoff[Batch | None] = Handoff(self.settings.writers, failed)
+        committed: Handoff[Committed | None] = Handoff(self.settings.writers, failed)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.reader.read_all(read))
+            tasks.create_task(run_stage(self.reader.read_all(read), failed))
             for slot in range(self.settings.writers):
-                tasks.create_task(self._write_all(slot, read, committed))
-            tasks.create_task(self._settle_all(committed))
+                tasks.create_task(run_stage(self._write_all(slot, read, committed), failed))
+            tasks.create_task(run_stage(self._settle_all(committed), failed))
 
     async def _write_all(
         self,
         slot: int,
-        read: asyncio.Queue[Batch | None],
-        committed: asyncio.Queue[Committed | None],
+        read: Handoff[Batch | None],
+        committed: Handoff[Committed | None],
     ) -> None:
         """One of the writers: batches commit independently (and are acked each on its own)."""
         while (batch := await read.get()) is not None:
@@ -172,7 +187,7 @@ class Job:
             # crash test can SIGKILL the Job at exactly that instant.
             os.kill(os.getpid(), signal.SIGSTOP)
 
-    async def _settle_all(self, committed: asyncio.Queue[Committed | None]) -> None:
+    async def _settle_all(self, committed: Handoff[Committed | None]) -> None:
         while (item := await committed.get()) is not None:
             batch, counts, started = item
             settle = partial(self.stream.settle, batch.ids, batch.dead)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TypeVar
 from redis.exceptions import ResponseError
 
 from processor.batches import Batch, Validation, extend_batch, unique_entries
+from processor.handoff import Handoff
 from processor.retry import REDIS_TRANSIENT, Backoff
 from processor.settings import ProcessorSettings
 from processor.stream import RawEntry, VoteStream, is_missing_group
@@ -57,12 +57,12 @@ class BatchReader:
                 logger.warning("consumer group missing; recreating it at 0", extra={"what": what})
                 await self.backoff.run("ensure group", self.stream.ensure_group, REDIS_TRANSIENT)
 
-    async def read_all(self, out: asyncio.Queue[Batch | None]) -> None:
+    async def read_all(self, out: Handoff[Batch | None]) -> None:
         """Fill `out` with batches, then put None."""
         self.stop_reason = await self._read_phases(out)
         await out.put(None)
 
-    async def _read_phases(self, out: asyncio.Queue[Batch | None]) -> Outcome:
+    async def _read_phases(self, out: Handoff[Batch | None]) -> Outcome:
         for phase in (self._own_pending, self._claimed, self._new):
             reason = await phase(out)
             if reason is not None:
@@ -72,11 +72,11 @@ class BatchReader:
     def _should_stop(self) -> Outcome | None:
         if self.stop.is_set():
             return Outcome.STOPPED
-        if time.monotonic() >= self.backoff.budget.read_until:
+        if self.backoff.expired():
             return Outcome.DEADLINE
         return None
 
-    async def _own_pending(self, out: asyncio.Queue[Batch | None]) -> Outcome | None:
+    async def _own_pending(self, out: Handoff[Batch | None]) -> Outcome | None:
         after = b"0"
         while (reason := self._should_stop()) is None:
             read = partial(self.stream.read_pending, after, self._count)
@@ -88,7 +88,7 @@ class BatchReader:
             await out.put(await self._batch("pending", entries))
         return reason
 
-    async def _claimed(self, out: asyncio.Queue[Batch | None]) -> Outcome | None:
+    async def _claimed(self, out: Handoff[Batch | None]) -> Outcome | None:
         cursor = b"0-0"
         while (reason := self._should_stop()) is None:
             claim = partial(self.stream.claim, cursor, self.settings.claim_min_idle_ms, self._count)
@@ -107,7 +107,7 @@ class BatchReader:
                 return None
         return reason
 
-    async def _new(self, out: asyncio.Queue[Batch | None]) -> Outcome | None:
+    async def _new(self, out: Handoff[Batch | None]) -> Outcome | None:
         while (reason := self._should_stop()) is None:
             entries = await self.redis("read", lambda: self.stream.read_new(self._count))
             self._mark_ready()

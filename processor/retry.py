@@ -11,8 +11,6 @@ from typing import TypeVar
 import asyncpg
 import redis.exceptions
 
-from processor.budget import RuntimeBudget
-
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -47,17 +45,22 @@ class GiveUpError(RuntimeError):
     """A dependency stayed unavailable past the runtime budget."""
 
 
-class Backoff:
-    """Retries an action on transient errors until the budget's `read_until` passes."""
+Clock = Callable[[], float]
 
-    def __init__(self, initial_s: float, max_s: float, budget: RuntimeBudget) -> None:
+
+class Backoff:
+    """Retries an action on transient errors until the deadline (on `clock`) passes."""
+
+    def __init__(
+        self, initial_s: float, max_s: float, deadline: float, clock: Clock = time.monotonic
+    ) -> None:
         self.initial_s = initial_s
         self.max_s = max_s
-        self.budget = budget
+        self.deadline = deadline
+        self.clock = clock
 
-    @property
-    def deadline(self) -> float:
-        return self.budget.read_until
+    def expired(self) -> bool:
+        return self.clock() >= self.deadline
 
     async def run(
         self,
@@ -70,7 +73,7 @@ class Backoff:
             try:
                 return await action()
             except transient as exc:
-                if time.monotonic() + delay > self.deadline:
+                if self.clock() + delay > self.deadline:
                     raise GiveUpError(f"{what}: still failing at the end of the budget") from exc
                 logger.warning(
                     "retrying", extra={"what": what, "error": repr(exc), "delay_s": delay}

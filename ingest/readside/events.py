@@ -41,6 +41,11 @@ class ResultsBroadcaster:
     def subscribers(self) -> int:
         return self._subscribers
 
+    @property
+    def polling(self) -> bool:
+        """Whether the poller runs (it stops once the last subscriber left)."""
+        return self._poller is not None and not self._poller.done()
+
     async def updates(self, stop: anyio.Event | None = None) -> AsyncIterator[Results]:
         """The current results at once (after the first poll), then each change, until
         `close()` or `stop` is set."""

@@ -36,7 +36,7 @@ def ingest_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 def exchange(port: int, *requests: bytes) -> bytes:
     """Send the requests on one connection; read until as many responses came or it closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         # Refused mid-upload, the answer may still be readable; closed with our bytes unread,
         # the kernel may replace the 431 by a reset.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):

@@ -29,6 +29,15 @@ def test_accepted_ms_may_reach_the_last_millisecond_of_year_9999() -> None:
     assert parse_entry(b"1-0", fields, OPTIONS) == (1, 0, "cats", "v_1-A", 253402300799999)
 
 
+def test_a_voter_id_of_exactly_64_characters_is_valid_and_65_is_not() -> None:
+    longest = [*VALID[:3], b"Z" * 64, *VALID[4:]]
+    too_long = [*VALID[:3], b"Z" * 65, *VALID[4:]]
+    assert parse_entry(b"1-0", longest, OPTIONS) == (1, 0, "cats", "Z" * 64, 1700000000123)
+    parsed = parse_entry(b"1-0", too_long, OPTIONS)
+    assert isinstance(parsed, Poison)
+    assert parsed.reason.startswith("voter_id must be 1-64 characters")
+
+
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
@@ -53,7 +62,35 @@ def test_a_bad_entry_is_poison_with_its_reason(fields: list[bytes], reason: str)
     parsed = parse_entry(b"1-0", fields, OPTIONS)
     assert isinstance(parsed, Poison)
     assert parsed.reason.startswith(reason), parsed.reason
-    assert parsed.fields == fields
+    assert (parsed.entry_id, parsed.fields) == (b"1-0", fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ([b"option", b"cats"], "missing field voter_id, accepted_ms"),
+        ([*VALID, b"option", b"x", b"voter_id", b"y"], "duplicate field 'option', 'voter_id'"),
+        ([*VALID, b"b", b"1", b"a", b"2"], "unexpected field 'a', 'b'"),
+    ],
+)
+def test_every_field_at_fault_is_named(fields: list[bytes], reason: str) -> None:
+    parsed = parse_entry(b"1-0", fields, OPTIONS)
+    assert isinstance(parsed, Poison)
+    assert parsed.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("option", "shown"),
+    [
+        (b"o" * 64, repr("o" * 64)),  # up to 64 characters shown whole
+        (b"o" * 65, repr("o" * 64 + "...")),
+        (b"\xff" * 17, repr("\\xff" * 16 + "...")),  # escaped bytes count as shown
+    ],
+)
+def test_a_long_value_is_shown_cut_at_64_characters(option: bytes, shown: str) -> None:
+    parsed = parse_entry(b"1-0", [b"option", option, *VALID[2:]], OPTIONS)
+    assert isinstance(parsed, Poison)
+    assert shown in parsed.reason, parsed.reason
 
 
 def test_fields_as_text_escapes_what_json_cannot_hold() -> None:

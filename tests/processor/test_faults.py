@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
+from collections import Counter
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
+from processor.entries import Poison
 from processor.job import Job
 from processor.settings import ProcessorSettings
+from processor.stream import RawEntry
 from processor.summary import Outcome
-from tests.support.proxy import TcpProxy
+from tests.support.clock import ManualClock
+from tests.support.jobgate import SettleGate, watch_log
+from tests.support.proxy import Command, CommandCutProxy, TcpProxy
 from tests.support.servers import ThrowawayRedis
-from tests.support.votestate import add_votes, fold, random_votes, recorded, stream_id
-
-
-async def wait_for_events(db: asyncpg.Connection, at_least: int) -> None:
-    for _ in range(1000):
-        if await db.fetchval("SELECT count(*) FROM vote_events") >= at_least:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fewer than {at_least} events recorded in time")
+from tests.support.votestate import (
+    add_votes,
+    fold,
+    group_lag,
+    random_votes,
+    recorded,
+    stream_id,
+)
+from votecontract.names import FIELD_DEAD_ORIGINAL_ID
 
 
 @pytest.fixture
@@ -50,12 +58,16 @@ async def test_postgres_cut_mid_run_is_retried_and_nothing_doubles(
     votes = await add_votes(
         redis_client, settings.names.stream, random_votes(300, 20, random.Random(1))
     )
-    job = asyncio.create_task(Job(through(proxy, settings, batch_size=10)).run())
-    await wait_for_events(db, 50)
+    job = Job(through(proxy, settings, batch_size=10))
+    gate = SettleGate(job, after=5)  # 5 of 30 batches done: the Job cannot finish meanwhile
+    running = asyncio.create_task(job.run())
+    await gate.wait_reached()
     await proxy.cut()
-    await asyncio.sleep(0.3)
+    with watch_log("processor.retry", "retrying", what="postgres") as retried:
+        gate.open()
+        await retried.wait()  # a write failed on the cut
     await proxy.start()
-    summary = await job
+    summary = await running
     assert summary.outcome is Outcome.DRAINED
     assert await recorded(db) == fold(votes)
     assert await redis_client.xlen(settings.names.stream) == 0
@@ -69,18 +81,22 @@ async def test_postgres_gone_for_good_gives_up_and_acks_nothing_uncommitted(
 ) -> None:
     stream = settings.names.stream
     votes = await add_votes(redis_client, stream, random_votes(300, 20, random.Random(2)))
-    job = asyncio.create_task(Job(through(proxy, settings, batch_size=10, max_runtime_s=1.5)).run())
-    await wait_for_events(db, 50)
+    clock = ManualClock()
+    job = Job(through(proxy, settings, batch_size=10), clock=clock)
+    gate = SettleGate(job, after=5)
+    running = asyncio.create_task(job.run())
+    await gate.wait_reached()
     await proxy.cut()
-    summary = await job
+    with watch_log("processor.retry", "retrying", what="postgres") as retried:
+        gate.open()
+        await retried.wait()
+    clock.advance(settings.max_runtime_s)  # the budget runs out while PostgreSQL is away
+    summary = await running
     assert summary.outcome is Outcome.GAVE_UP
     state = await recorded(db)
     kept = {stream_id(entry_id) for entry_id, _ in await redis_client.xrange(stream)}
     assert {entry_id for entry_id, _, _ in votes} <= set(state.events) | kept
     assert (await redis_client.xpending(stream, settings.names.group))["pending"] > 0
-    rerun = await Job(settings).run()
-    assert rerun.outcome is Outcome.DRAINED
-    assert await recorded(db) == fold(votes)
 
 
 async def test_postgres_that_stops_answering_costs_the_job_its_budget_not_a_vote(
@@ -91,10 +107,12 @@ async def test_postgres_that_stops_answering_costs_the_job_its_budget_not_a_vote
 ) -> None:
     stream = settings.names.stream
     votes = await add_votes(redis_client, stream, random_votes(300, 20, random.Random(5)))
-    stalling = through(proxy, settings, batch_size=10, max_runtime_s=2, shutdown_grace_s=1)
-    job = asyncio.create_task(Job(stalling).run())
-    await wait_for_events(db, 50)
+    stalling = Job(through(proxy, settings, batch_size=10, max_runtime_s=2, shutdown_grace_s=1))
+    gate = SettleGate(stalling, after=5)  # held after its 5th batch, whatever the machine's pace
+    job = asyncio.create_task(stalling.run())
+    await gate.wait_reached()
     proxy.stalled = True  # connections stay open; nothing gets through either way
+    gate.open()
     summary = await asyncio.wait_for(job, timeout=60)  # far beyond 2 s + 1 s: never reached
     assert summary.outcome is Outcome.GAVE_UP
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
@@ -118,8 +136,10 @@ async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doub
     redis = aioredis.Redis.from_url(throwaway_redis.url)
     try:
         before = await add_votes(redis, stream, random_votes(300, 20, random.Random(3)))
-        job = asyncio.create_task(Job(settings).run())
-        await wait_for_events(db, 30)
+        job = Job(settings)
+        gate = SettleGate(job, after=3)
+        running = asyncio.create_task(job.run())
+        await gate.wait_reached()
         throwaway_redis.stop()
         throwaway_redis.start()
         await redis.aclose()
@@ -134,10 +154,140 @@ async def test_redis_restarted_without_data_recreates_the_group_and_nothing_doub
                 )
             await pipe.execute()
         after = await add_votes(redis, stream, random_votes(50, 20, random.Random(4)))
-        assert (await job).outcome is Outcome.DRAINED
+        gate.open()
+        assert (await running).outcome is Outcome.DRAINED
         assert (await Job(settings).run()).outcome is Outcome.DRAINED
         assert await recorded(db) == fold(before + after)
         assert await redis.xlen(stream) == 0
     finally:
         await redis.aclose()
     assert any("consumer group missing" in record.getMessage() for record in caplog.records)
+
+
+def _is_command(name: str, key: str) -> Callable[[Command], bool]:
+    return lambda parts: parts[0].upper() == name.encode() and parts[1:2] == [key.encode()]
+
+
+@pytest.mark.parametrize("after_cut", ["the Job reconnects", "the Job gives up, the next one"])
+async def test_a_cut_between_dead_letter_and_ack_loses_and_doubles_no_dead_letter(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    redis_url: str,
+    after_cut: str,
+) -> None:
+    """Whatever the Redis side does (one MULTI/EXEC, or an ack and a best-effort mirror), a
+    connection cut between the dead-letter XADD and the XACK leaves every poison entry once
+    in PostgreSQL's dead_letters and acked, every valid vote recorded once, and no poison
+    entry twice in the Redis mirror."""
+    stream, dead_key = settings.names.stream, settings.names.dead_letter
+    rng = random.Random(8)
+    votes, poison = [], []
+    for number in range(4):
+        votes += await add_votes(redis_client, stream, random_votes(5, 6, rng))
+        fields = ["option", "fish", "voter_id", f"p{number}", "accepted_ms", "1"]
+        poison.append(stream_id(await redis_client.execute_command("XADD", stream, "*", *fields)))
+    clock = ManualClock()
+
+    def out_of_time() -> None:
+        if after_cut != "the Job reconnects":
+            clock.advance(settings.max_runtime_s)  # its retry of the ack gives up
+
+    proxy = CommandCutProxy(
+        urlsplit(redis_url).port or 6379,
+        _is_command("XADD", dead_key),
+        _is_command("XACK", stream),
+        on_cut=out_of_time,
+    )
+    await proxy.start()
+    try:
+        url = redis_url.replace(f":{proxy.target_port}/", f":{proxy.port}/")
+        first = await Job(
+            dataclasses.replace(settings, redis_url=url, batch_size=6), clock=clock
+        ).run()
+    finally:
+        await proxy.cut()
+    assert proxy.cuts == 1
+    if after_cut == "the Job reconnects":
+        assert first.outcome is Outcome.DRAINED
+    else:
+        assert first.outcome is Outcome.GAVE_UP
+        assert (await Job(settings).run()).outcome is Outcome.DRAINED
+    assert await recorded(db) == fold(votes)
+    rows = await db.fetch("SELECT entry_ms, entry_seq, reason FROM dead_letters")
+    assert sorted((row["entry_ms"], row["entry_seq"]) for row in rows) == poison
+    assert all(row["reason"].startswith("unknown option 'fish'") for row in rows)
+    mirrored = Counter(
+        stream_id(fields[FIELD_DEAD_ORIGINAL_ID])
+        for _, fields in await redis_client.xrange(dead_key)
+    )
+    assert set(mirrored) <= set(poison)
+    assert max(mirrored.values(), default=1) == 1, mirrored
+    assert (await redis_client.xpending(stream, settings.names.group))["pending"] == 0
+    assert await redis_client.xlen(stream) == 0
+
+
+@pytest.mark.timeout(30)  # the failure this guards against is a hang
+async def test_a_consumer_group_deleted_mid_run_is_recreated_and_nothing_doubles(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(20, 6, random.Random(9)))
+    job = Job(dataclasses.replace(settings, batch_size=5, writers=1))
+    settle = job.stream.settle
+
+    async def settle_then_delete_the_group(ids: Sequence[bytes], dead: Sequence[Poison]) -> int:
+        refused = await settle(ids, dead)
+        if job.summary.batches == 0:  # after the first batch: someone runs XGROUP DESTROY
+            await redis_client.xgroup_destroy(stream, group)
+        return refused
+
+    job.stream.settle = settle_then_delete_the_group  # type: ignore[method-assign]
+    summary = await job.run()
+    assert summary.outcome is Outcome.DRAINED
+    assert summary.duplicates >= 5  # the recreated group delivered the first batch again
+    assert await recorded(db) == fold(votes)
+    assert await group_lag(redis_client, stream, group) == 0
+    assert await redis_client.xlen(stream) == 0
+    assert any("consumer group missing" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.timeout(30)  # without the fix this hangs
+async def test_a_stage_whose_cancel_is_lost_still_lets_a_failed_job_end(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    """The reader fails while the settling stage is inside a call that loses its cancel, as
+    asyncio.wait_for does on Python 3.11 (gh-86296) inside redis-py and asyncpg."""
+    await add_votes(redis_client, settings.names.stream, random_votes(20, 6, random.Random(10)))
+    job = Job(dataclasses.replace(settings, batch_size=5))
+    settling = asyncio.Event()
+    settle, read_new = job.stream.settle, job.stream.read_new
+
+    async def settle_losing_a_cancel(ids: Sequence[bytes], dead: Sequence[Poison]) -> int:
+        refused = await settle(ids, dead)
+        if not settling.is_set():
+            settling.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+        return refused
+
+    reads: list[int] = []
+
+    async def read_new_failing_second(count: int) -> list[RawEntry]:
+        reads.append(count)
+        if len(reads) == 1:
+            return await read_new(count)
+        await settling.wait()  # the first batch is being settled
+        raise ResponseError("ERR injected failure")
+
+    job.stream.settle = settle_losing_a_cancel  # type: ignore[method-assign]
+    job.stream.read_new = read_new_failing_second  # type: ignore[method-assign]
+    with pytest.raises(ExceptionGroup) as raised:
+        await job.run()
+    assert [repr(error) for error in raised.value.exceptions] == [
+        repr(ResponseError("ERR injected failure"))
+    ]

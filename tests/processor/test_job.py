@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 from pathlib import Path
 
@@ -11,9 +12,12 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from processor.consumers import ConsumerJanitor
 from processor.job import Job
 from processor.settings import ProcessorSettings
+from processor.stream import RawEntry
 from processor.summary import Outcome
+from tests.support.clock import ManualClock
 from tests.support.votestate import (
     add_votes,
     fold,
@@ -89,6 +93,27 @@ async def test_poison_entries_are_dead_lettered_with_their_reason(
     assert await redis_client.xlen(stream) == 0
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 7])
+async def test_a_voter_id_of_64_characters_is_recorded_and_one_of_65_dead_lettered(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    batch_size: int,
+) -> None:
+    longest, too_long = "L" * 64, "T" * 65
+    # In ingest's layout, so that each batch tries the column-wise path first.
+    votes = [("cats", longest), ("dogs", too_long), ("cats", "ann"), ("dogs", too_long)]
+    added = await add_votes(redis_client, settings.names.stream, votes)
+    job = await run(settings, batch_size=batch_size)
+    assert job.summary.outcome is Outcome.DRAINED
+    assert await recorded(db) == fold(vote for vote in added if vote[2] != too_long)
+    rows = await db.fetch("SELECT reason, fields FROM dead_letters ORDER BY entry_ms, entry_seq")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["reason"].startswith("voter_id must be 1-64 characters"), row["reason"]
+        assert json.loads(row["fields"])["voter_id"] == too_long
+
+
 async def test_delivery_counts_condemn_no_valid_vote(
     settings: ProcessorSettings,
     redis_client: aioredis.Redis,
@@ -111,6 +136,66 @@ async def test_delivery_counts_condemn_no_valid_vote(
     assert await pending_of(redis_client, stream, group) == 0
     assert any("MAX_DELIVERIES" in record.getMessage() for record in caplog.records)
     assert worn not in {fields[FIELD_DEAD_ORIGINAL_ID] for _, fields in dead}
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+@pytest.mark.parametrize("holder", ["crashed", "job-1"])  # claimed, or the Job's own pending
+async def test_the_delivery_limit_is_exact_at_max_deliveries(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    holder: str,
+    batch_size: int,
+) -> None:
+    """A read counts as a delivery (XAUTOCLAIM and re-reading one's own pending entries both
+    add one): an entry on its MAX_DELIVERIES-th delivery is not over the limit, one more is.
+    Being over it condemns no valid vote (issue 13): it is counted and logged, and recorded."""
+    stream, group, limit = settings.names.stream, settings.names.group, 3
+    votes = await add_votes(
+        redis_client, stream, [("cats", "ann"), ("dogs", "bob"), ("dogs", "cy")]
+    )
+    ids = ["{}-{}".format(*entry_id) for entry_id, _, _ in votes]
+    await redis_client.xgroup_create(stream, group, "0")
+    await redis_client.xreadgroup(group, holder, {stream: ">"})
+    # Delivered so far: ann limit-1 times, bob limit times, cy once; the Job's read adds one.
+    for entry_id, delivered in ((ids[0], limit - 1), (ids[1], limit)):
+        await redis_client.execute_command(
+            "XCLAIM", stream, group, holder, 0, entry_id, "RETRYCOUNT", delivered
+        )
+    # Claiming with no minimum idle time would also take the Job's own entries in flight.
+    idle = 0 if holder == "crashed" else 60_000
+    job = await run(settings, max_deliveries=limit, claim_min_idle_ms=idle, batch_size=batch_size)
+    assert job.summary.outcome is Outcome.DRAINED
+    assert job.summary.over_delivery_limit == 1  # bob's limit + 1; ann's limit is not over
+    assert await recorded(db) == fold(votes)
+    assert await db.fetch("SELECT 1 FROM dead_letters") == []
+    assert await pending_of(redis_client, stream, group) == 0
+
+
+@pytest.mark.parametrize("first_recorded", ["5-0", "5-1"])
+async def test_two_votes_of_a_voter_in_one_millisecond_end_with_the_later_one(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    first_recorded: str,
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    for entry_id, option in (("5-0", "cats"), ("5-1", "dogs")):
+        fields = {"option": option, "voter_id": "ann", "accepted_ms": "5"}
+        await redis_client.xadd(stream, fields, id=entry_id)  # type: ignore[arg-type]
+    await redis_client.xgroup_create(stream, group, "0")
+    if first_recorded == "5-1":
+        # Another consumer took 5-0 and stalled; it is claimed (and recorded) last.
+        await redis_client.xreadgroup(group, "stalled", {stream: ">"}, count=1)
+    await run(settings, batch_size=1, claim_min_idle_ms=60_000)
+    expected_first = {(5, 1)} if first_recorded == "5-1" else {(5, 0), (5, 1)}
+    assert set((await recorded(db)).events) == expected_first
+    await run(settings, batch_size=1, claim_min_idle_ms=0)
+    state = await recorded(db)
+    assert state.ballots == {"ann": ("dogs", (5, 1))}
+    assert state.tally == {"dogs": 1}
+    assert set(state.events) == {(5, 0), (5, 1)}
+    assert await pending_of(redis_client, stream, group) == 0
 
 
 async def test_a_retried_pod_first_finishes_its_own_pending_entries(
@@ -147,18 +232,38 @@ async def test_trimming_keeps_every_entry_not_yet_acked(
 
 
 async def test_cleanup_deletes_only_consumers_without_pending_entries(
-    settings: ProcessorSettings, redis_client: aioredis.Redis
+    settings: ProcessorSettings, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stream, group = settings.names.stream, settings.names.group
     await add_votes(redis_client, stream, [("cats", "ann")])
     await redis_client.xgroup_create(stream, group, "0")
     await redis_client.xreadgroup(group, "stale-holding", {stream: ">"})
     await redis_client.xgroup_createconsumer(stream, group, "stale-empty")
-    await asyncio.sleep(1.1)
-    await redis_client.xgroup_createconsumer(stream, group, "fresh-empty")
+
+    class JanitorAfterAWhile(ConsumerJanitor):
+        """Cleans once stale-empty is idle past the limit, just after fresh-empty appeared:
+        Redis's idle times are wall-clock, so the test waits for the state, not a time."""
+
+        async def clean(self, own: str, stale_idle_ms: int) -> list[str]:
+            await wait_for_idle(redis_client, stream, group, "stale-empty", stale_idle_ms)
+            await redis_client.xgroup_createconsumer(stream, group, "fresh-empty")
+            return await super().clean(own, stale_idle_ms)
+
+    monkeypatch.setattr("processor.job.ConsumerJanitor", JanitorAfterAWhile)
     await run(settings, stale_consumer_idle_ms=1000)
     names = {consumer["name"] for consumer in await redis_client.xinfo_consumers(stream, group)}
     assert names == {"stale-holding", "fresh-empty"}
+
+
+async def wait_for_idle(
+    redis: aioredis.Redis, stream: str, group: str, consumer: str, more_than_ms: int
+) -> None:
+    for _ in range(600):
+        idle = {c["name"]: c["idle"] for c in await redis.xinfo_consumers(stream, group)}
+        if idle[consumer] > more_than_ms:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{consumer} never became idle for {more_than_ms} ms")
 
 
 async def test_a_lost_group_is_recreated_at_zero_and_replays_change_nothing(
@@ -182,10 +287,40 @@ async def test_a_lost_group_is_recreated_at_zero_and_replays_change_nothing(
 async def test_a_job_past_its_runtime_reads_nothing_more(
     settings: ProcessorSettings, redis_client: aioredis.Redis
 ) -> None:
-    await add_votes(redis_client, settings.names.stream, [("cats", "ann")])
-    job = await run(settings, max_runtime_s=0.001)
-    assert job.summary.outcome is Outcome.DEADLINE
-    assert job.summary.entries == 0
+    stream, group = settings.names.stream, settings.names.group
+    await add_votes(redis_client, stream, [("cats", "ann")])
+    clock = ManualClock()
+    job = Job(settings, clock=clock)
+    clock.advance(settings.max_runtime_s)
+    summary = await job.run()
+    assert summary.outcome is Outcome.DEADLINE
+    assert summary.entries == 0
+    assert await group_lag(redis_client, stream, group) == 1
+
+
+async def test_a_job_whose_budget_runs_out_finishes_what_it_read_and_reads_no_more(
+    settings: ProcessorSettings, redis_client: aioredis.Redis, db: asyncpg.Connection
+) -> None:
+    stream, group = settings.names.stream, settings.names.group
+    votes = await add_votes(redis_client, stream, random_votes(30, 8, random.Random(12)))
+    clock = ManualClock()
+    job = Job(dataclasses.replace(settings, batch_size=5), clock=clock)
+    read_new, reads = job.stream.read_new, []
+
+    async def second_read_at_the_deadline(count: int) -> list[RawEntry]:
+        entries = await read_new(count)
+        reads.append(len(entries))
+        if len(reads) == 2:
+            clock.advance(settings.max_runtime_s)
+        return entries
+
+    job.stream.read_new = second_read_at_the_deadline  # type: ignore[method-assign]
+    summary = await job.run()
+    assert summary.outcome is Outcome.DEADLINE
+    assert summary.entries == 10  # the two batches read before the deadline, no more
+    assert await recorded(db) == fold(votes[:10])
+    assert await pending_of(redis_client, stream, group) == 0
+    assert await group_lag(redis_client, stream, group) == 20
 
 
 async def test_pending_entries_that_no_longer_exist_are_accounted_for(

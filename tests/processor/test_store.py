@@ -77,6 +77,25 @@ async def test_within_a_batch_only_the_highest_stream_id_counts(
     assert state.tally == {"dogs": 1}
 
 
+@pytest.mark.parametrize(
+    "batches",
+    [["5-0", "5-1"], ["5-1", "5-0"], ["5-0 5-1"], ["5-0 5-1", "5-1 5-0"]],
+    ids=["seq 0 then 1", "seq 1 then 0", "one batch", "one batch, then redelivered"],
+)
+async def test_in_one_millisecond_the_higher_sequence_is_the_ballot_whatever_the_order(
+    store: VoteStore, db: asyncpg.Connection, batches: list[str]
+) -> None:
+    """Two votes of one voter in the same millisecond: 5-1 was cast after 5-0."""
+    cast = {"5-0": vote(5, "cats", "ann", seq=0), "5-1": vote(5, "dogs", "ann", seq=1)}
+    for batch in batches:
+        # VoteRows hold a batch in stream-ID order, as a Job reads it.
+        await store.write_batch(VoteRows.of(sorted(cast[i] for i in batch.split())), [])
+    state = await recorded(db)
+    assert state.ballots == {"ann": ("dogs", (5, 1))}
+    assert state.tally == {"dogs": 1}
+    assert state == fold(as_fold_input(list(cast.values())))
+
+
 async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(
     database_url: str, db: asyncpg.Connection
 ) -> None:
@@ -160,12 +179,13 @@ async def test_a_duplicate_committed_meanwhile_sends_a_fresh_batch_down_the_idem
             # its plain INSERT waits on the other transaction's index entry.
             batch = [vote(1, "cats", "ann"), vote(2, "dogs", "bob")]
             writing = asyncio.create_task(store.write_batch(VoteRows.of(batch), []))
-            while not await db.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ):
-                assert not writing.done()
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(60):  # until the INSERT waits on the lock
+                while not await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ):
+                    assert not writing.done()
+                    await asyncio.sleep(0.01)
         assert await writing == BatchCounts(recorded=1, superseded=0, duplicates=1, dead_lettered=0)
     finally:
         await other.close()

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from processor.entries import Vote, option_lookup, parse_entry
 from processor.voterows import VoteRows, add_ingest_votes, copy_field, copy_options
+from votecontract.entry import MAX_VOTER_ID_CHARS, VOTER_ID_CHARS
 
 OPTIONS = ("cats", "dogs", "a\tb\\c")
 LOOKUP = option_lookup(OPTIONS)
@@ -38,11 +39,22 @@ def test_ingest_entries_become_the_same_rows_as_parsed_votes() -> None:
     assert (len(rows), rows.first, rows.last) == (2, (17, 3), (18, 0))
 
 
+def test_the_fast_path_takes_a_voter_id_of_64_characters_and_refuses_65() -> None:
+    rows = VoteRows()
+    assert add_ingest_votes(rows, [ingest_entry(b"1-0", b"cats", b"Z" * 64, b"1")], COPY_OPTIONS)
+    assert rows.payload() == b"1\t0\tcats\t" + b"Z" * 64 + b"\t1\n"
+    for run in ([b"Z" * 65], [b"a", b"Z" * 65], [b"Z" * 65, b"Z" * 64]):
+        entries = [ingest_entry(b"%d-0" % i, b"cats", v, b"1") for i, v in enumerate(run, 1)]
+        assert not add_ingest_votes(VoteRows(), entries, COPY_OPTIONS)
+
+
 def test_one_odd_entry_sends_the_whole_run_to_the_slow_path() -> None:
     good = ingest_entry(b"1-0", b"cats", b"ann", b"1")
     for odd in (
         ingest_entry(b"2-0", b"fish", b"bob", b"1"),
         ingest_entry(b"2-0", b"cats", b"bob smith", b"1"),
+        ingest_entry(b"2-0", b"cats", b"b" * 65, b"1"),
+        ingest_entry(b"2-0", b"cats", b"", b"1"),
         ingest_entry(b"2-0", b"cats", b"bob", b"-1"),
         ingest_entry(b"2-0", b"cats", b"bob", b"9" * 16),
         [b"2-0", [b"voter_id", b"bob", b"option", b"cats", b"accepted_ms", b"1"]],
@@ -63,6 +75,14 @@ _values = st.one_of(
     st.sampled_from([b"cats", b"dogs", b"a\tb\\c", b"fish", b"v-1", b"0", b"170000000000", b""]),
     st.binary(max_size=70),
 )
+# Voter IDs of the right alphabet, of every length from empty to past the limit, most of
+# them near the limit (where an off-by-one in either path would show).
+_voter_ids = st.one_of(
+    st.text(VOTER_ID_CHARS, max_size=MAX_VOTER_ID_CHARS + 6),
+    st.integers(MAX_VOTER_ID_CHARS - 2, MAX_VOTER_ID_CHARS + 2).flatmap(
+        lambda n: st.text(VOTER_ID_CHARS, min_size=n, max_size=n)
+    ),
+).map(str.encode)
 _ingest_entries = st.builds(
     lambda option, voter, accepted: [
         b"option",
@@ -73,7 +93,7 @@ _ingest_entries = st.builds(
         accepted,
     ],
     st.sampled_from([b"cats", b"dogs", b"a\tb\\c", b"fish"]),
-    st.one_of(st.from_regex(rb"\A[A-Za-z0-9_-]{1,64}\Z"), _values),
+    st.one_of(_voter_ids, _values),
     st.one_of(st.from_regex(rb"\A[0-9]{1,15}\Z"), _values),
 )
 _any_fields = st.lists(st.tuples(_names, _values), max_size=4).map(
@@ -111,3 +131,16 @@ def test_rows_split_and_join_back_in_order() -> None:
     ]
     assert VoteRows.of_rows(split).payload() == rows.payload()
     assert len(VoteRows.of_rows([])) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_voter_ids, min_size=1, max_size=4))
+def test_both_paths_agree_on_voter_ids_of_every_length(voters: list[bytes]) -> None:
+    entries = [
+        ingest_entry(b"%d-0" % number, b"cats", voter, b"1")
+        for number, voter in enumerate(voters, 1)
+    ]
+    parsed = [parse_entry(entry_id, fields, LOOKUP) for entry_id, fields in entries]
+    all_valid = all(isinstance(vote, tuple) for vote in parsed)
+    assert all_valid == all(1 <= len(voter) <= MAX_VOTER_ID_CHARS for voter in voters)
+    assert add_ingest_votes(VoteRows(), entries, COPY_OPTIONS) == all_valid

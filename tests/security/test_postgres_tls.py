@@ -71,4 +71,4 @@ async def test_a_connection_without_verified_tls_is_refused(
     tls_postgres: TlsPostgres, query: str
 ) -> None:
     with pytest.raises((asyncpg.InvalidAuthorizationSpecificationError, ssl.SSLError)):
-        await asyncpg.connect(tls_postgres.url(query), timeout=5)
+        await asyncpg.connect(tls_postgres.url(query), timeout=30)

@@ -55,7 +55,7 @@ def test_the_live_api_conforms_to_its_openapi_schema(live_ingest: str, tmp_path:
     command = [
         str(Path(sys.executable).parent / "st"), "run", f"{live_ingest}/openapi.json",
         "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
-        "--exclude-path", "/results/stream", "--request-timeout", "5",
+        "--exclude-path", "/results/stream", "--request-timeout", "30",
         "--generation-database", "none",
         *([] if SEED == "random" else ["--seed", SEED]),
     ]  # fmt: skip

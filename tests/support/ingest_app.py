@@ -22,10 +22,12 @@ NO_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/none"
 
 
 def make_settings(redis_url: str, names: StreamNames, **overrides: object) -> IngestSettings:
+    """Settings of an in-process app. The Redis timeout is long: on a loaded machine a round
+    trip can take longer than a production timeout; tests of the timeout set their own."""
     base = IngestSettings(
         redis_url=redis_url,
         names=names,
-        redis_timeout_s=0.5,
+        redis_timeout_s=10.0,
         backlog_refresh_s=0.05,
         database_url=NO_DATABASE_URL,
     )
@@ -48,7 +50,8 @@ def state_of(app: Starlette) -> AppState:
     return state
 
 
-async def wait_until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+async def wait_until(condition: Callable[[], bool], within_s: float = 60.0) -> None:
+    """Until `condition()` (the app's state, refreshed in the background): a generous bound."""
     deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:

@@ -59,7 +59,7 @@ def is_stopped(proc: subprocess.Popen[bytes]) -> bool:
     return stat.rpartition(")")[2].split()[0] in ("T", "t")
 
 
-def wait_until_stopped_or_done(proc: subprocess.Popen[bytes], timeout: float = 20) -> bool:
+def wait_until_stopped_or_done(proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if is_stopped(proc):
@@ -71,7 +71,7 @@ def wait_until_stopped_or_done(proc: subprocess.Popen[bytes], timeout: float = 2
 
 
 def wait_until_ready_or_done(
-    proc: subprocess.Popen[bytes], ready_file: Path, timeout: float = 20
+    proc: subprocess.Popen[bytes], ready_file: Path, timeout: float = 60
 ) -> None:
     """Until the Job's readiness marker exists (its first read succeeded) or it exited."""
     deadline = time.monotonic() + timeout

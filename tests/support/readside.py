@@ -90,7 +90,7 @@ class LiveServer:
 
     def start(self) -> None:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # generous: the machine may be loaded
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 pytest.fail("uvicorn did not start")

@@ -79,7 +79,7 @@ def start_tls_postgres(tls: TlsFiles) -> TlsPostgres:
         _as_postgres(server), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     ready = [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-t", "1"]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: the machine may be loaded
     while subprocess.run(ready, capture_output=True, check=False).returncode != 0:
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()

@@ -44,6 +44,9 @@ def read_settings(
         results_poll_s=0.1,
         sse_heartbeat_s=1.0,
         backlog_refresh_s=0.1,
+        # Long: a loaded machine must not turn a slow round trip into a 503.
+        redis_timeout_s=10.0,
+        database_timeout_s=10.0,
     )
 
 

@@ -108,7 +108,7 @@ def _process_once(settings: IngestSettings) -> None:
 def _wait(driver: WebDriver, condition: Any, what: str) -> None:
     # The page may be navigating (303) or re-rendering rows: retry on elements gone stale.
     ignored = (NoSuchElementException, StaleElementReferenceException)
-    wait = WebDriverWait(driver, 20, poll_frequency=0.1, ignored_exceptions=ignored)
+    wait = WebDriverWait(driver, 60, poll_frequency=0.1, ignored_exceptions=ignored)
     wait.until(condition, message=what)
 
 

@@ -18,6 +18,8 @@ from ingest.readside.database import DatabaseUnavailableError
 from ingest.readside.events import ResultsBroadcaster
 from ingest.readside.results import Results, build_results
 from ingest.settings import IngestSettings
+from tests.support.ingest_process import PATIENT
+from tests.support.polling import eventually
 from tests.support.readside import OPTIONS, live_server, record_vote
 from tests.support.servers import free_port
 from votecontract.names import (
@@ -27,6 +29,9 @@ from votecontract.names import (
     ENV_REDIS_URL,
     ENV_VOTE_STREAM,
 )
+
+# Waits are bounded generously: only a real failure reaches the bound, never a slow machine.
+BOUND_S = 60
 
 
 class FakeSource:
@@ -52,7 +57,7 @@ async def test_subscribers_share_one_poll() -> None:
     source = FakeSource()
     broadcaster = ResultsBroadcaster(source, interval_s=60)
     streams = [broadcaster.updates() for _ in range(10)]
-    firsts = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 5)
+    firsts = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), BOUND_S)
     assert source.calls == 1
     assert all(first is firsts[0] for first in firsts)
     assert broadcaster.subscribers == 10
@@ -66,30 +71,27 @@ async def test_only_changes_are_published() -> None:
     source = FakeSource()
     broadcaster = ResultsBroadcaster(source, interval_s=0.01)
     updates = broadcaster.updates()
-    first = await asyncio.wait_for(anext(updates), 5)
+    first = await asyncio.wait_for(anext(updates), BOUND_S)
     calls = source.calls
     source.tally = {"cats": 1}
-    second = await asyncio.wait_for(anext(updates), 5)
+    second = await asyncio.wait_for(anext(updates), BOUND_S)
     assert (first.total, second.total) == (0, 1)
     assert source.calls > calls  # unchanged polls in between published nothing
     await broadcaster.close()
     with pytest.raises(StopAsyncIteration):
-        await asyncio.wait_for(anext(updates), 5)
+        await asyncio.wait_for(anext(updates), BOUND_S)
 
 
 async def test_polling_stops_when_nobody_listens_and_resumes_fresh() -> None:
     source = FakeSource()
     broadcaster = ResultsBroadcaster(source, interval_s=0.01)
     updates = broadcaster.updates()
-    await asyncio.wait_for(anext(updates), 5)
+    await asyncio.wait_for(anext(updates), BOUND_S)
     await updates.aclose()  # type: ignore[attr-defined]
-    await asyncio.sleep(0.1)
-    calls = source.calls
-    await asyncio.sleep(0.1)
-    assert source.calls == calls
+    await _eventually(lambda: not broadcaster.polling)  # the poller ended: nothing polls
     source.tally = {"dogs": 2}
     again = broadcaster.updates()
-    assert (await asyncio.wait_for(anext(again), 5)).total == 2
+    assert (await asyncio.wait_for(anext(again), BOUND_S)).total == 2
     await broadcaster.close()
 
 
@@ -99,10 +101,10 @@ async def test_database_trouble_keeps_subscribers_waiting() -> None:
     broadcaster = ResultsBroadcaster(source, interval_s=0.01)
     updates = broadcaster.updates()
     pending = asyncio.ensure_future(anext(updates))
-    await asyncio.sleep(0.1)
+    await _eventually(lambda: source.calls >= 3)  # failed polls, each followed by another
     assert not pending.done()
     source.failing = False
-    assert (await asyncio.wait_for(pending, 5)).total == 0
+    assert (await asyncio.wait_for(pending, BOUND_S)).total == 0
     await broadcaster.close()
 
 
@@ -133,17 +135,19 @@ async def test_stream_sends_results_on_change_and_heartbeats(
 ) -> None:
     with live_server(create_app(read_settings)) as server:
         async with (
-            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+            httpx.AsyncClient(base_url=server.url, timeout=BOUND_S) as http,
             http.stream("GET", "/results/stream") as response,
         ):
             assert response.headers["content-type"].startswith("text/event-stream")
             events = _events(response)
-            first = await asyncio.wait_for(_next_results(events), 10)
+            first = await asyncio.wait_for(_next_results(events), BOUND_S)
             assert first["total"] == 0
             await record_vote(pg, "10-0", "dogs", "v1")
-            second = await asyncio.wait_for(_next_results(events), 10)
+            second = await asyncio.wait_for(_next_results(events), BOUND_S)
             assert [o["votes"] for o in second["options"]] == [0, 1]
-            comment = await asyncio.wait_for(anext(e async for e in events if "comment" in e), 10)
+            comment = await asyncio.wait_for(
+                anext(e async for e in events if "comment" in e), BOUND_S
+            )
             assert comment["comment"].startswith("ping")
 
 
@@ -151,9 +155,9 @@ async def test_stream_sends_results_on_change_and_heartbeats(
 async def test_client_disconnect_ends_its_subscription(read_settings: IngestSettings) -> None:
     app = create_app(read_settings)
     with live_server(app) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.url, timeout=BOUND_S) as http:
             async with http.stream("GET", "/results/stream") as response:
-                await asyncio.wait_for(_next_results(_events(response)), 10)
+                await asyncio.wait_for(_next_results(_events(response)), BOUND_S)
                 assert app.state.read_side.services.broadcaster.subscribers == 1
             broadcaster = app.state.read_side.services.broadcaster
             await _eventually(lambda: broadcaster.subscribers == 0)
@@ -172,20 +176,21 @@ async def test_sigterm_ends_open_streams_and_the_server_exits(
         ENV_VOTE_STREAM: read_settings.names.stream,
         ENV_PORT: str(port),
         ENV_LOG_FORMAT: "text",
+        **PATIENT,
     }
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ingest", env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=BOUND_S) as http:
             await _wait_until_serving(http)
             async with http.stream("GET", "/results/stream") as response:
                 events = _events(response)
-                await asyncio.wait_for(_next_results(events), 10)
+                await asyncio.wait_for(_next_results(events), BOUND_S)
                 server.send_signal(signal.SIGTERM)
                 rest = [e async for e in events if "comment" not in e]
         assert rest == []  # the stream ended cleanly instead of holding up the shutdown
-        _, stderr = await asyncio.wait_for(server.communicate(), 15)
+        _, stderr = await asyncio.wait_for(server.communicate(), BOUND_S)
         assert server.returncode == 0
         assert b"without completing response" not in stderr
     finally:
@@ -195,18 +200,18 @@ async def test_sigterm_ends_open_streams_and_the_server_exits(
 
 
 async def _wait_until_serving(http: httpx.AsyncClient) -> None:
-    for _ in range(150):
+    async def serving() -> bool:
         try:
             await http.get("/results")
         except httpx.TransportError:
-            await asyncio.sleep(0.1)
-        else:
-            return
-    pytest.fail("server did not start")
+            return False
+        return True
+
+    await eventually(serving, "the server answers", every_s=0.1)
 
 
 async def _eventually(condition: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
+    async def holds() -> bool:
+        return condition()
+
+    await eventually(holds, "condition")

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from ingest.readside.database import Database, DatabaseUnavailableError
 from ingest.readside.results import ResultsService, build_results, unrecorded_votes
 from ingest.settings import IngestSettings
+from tests.support.polling import eventually
 from tests.support.readside import OPTIONS, read_client, record_vote
 from tests.support.servers import free_port
 from votecontract.names import StreamNames
@@ -126,10 +127,11 @@ async def test_results_refresh_ahead_in_the_background(
     first = await service.current()
     clock.now += 0.6
     assert await service.current() is first  # answered at once; a refresh started
-    for _ in range(100):
-        if database.queries == 2 and service._refresh is None:
-            break
-        await asyncio.sleep(0.02)
+
+    async def refreshed() -> bool:
+        return database.queries == 2 and service._refresh is None
+
+    await eventually(refreshed, "the background refresh finished")
     second = await service.current()
     assert second is not first
     assert database.queries == 2

@@ -112,6 +112,17 @@ async def test_recorded_vote_is_current_then_superseded(
     assert (await read_http.get(f"/votes/{second}")).json()["ballot"] == "current"
 
 
+@pytest.mark.parametrize("arrival", [("5-0", "5-1"), ("5-1", "5-0")])
+async def test_in_one_millisecond_only_the_higher_sequence_is_current(
+    read_http: httpx.AsyncClient, pg: asyncpg.Connection, arrival: tuple[str, str]
+) -> None:
+    cast = {"5-0": "cats", "5-1": "dogs"}
+    for entry_id in arrival:
+        await record_vote(pg, entry_id, cast[entry_id], "ann")
+    assert (await read_http.get("/votes/5-1")).json()["ballot"] == "current"
+    assert (await read_http.get("/votes/5-0")).json()["ballot"] == "superseded"
+
+
 async def test_dead_lettered_vote_has_reason(
     read_http: httpx.AsyncClient, pg: asyncpg.Connection
 ) -> None:

@@ -17,7 +17,8 @@ from processor.scaledjob.podenv import local_command
 from tests.support.keda_manifest import scaledjob_document
 from votecontract.names import StreamNames
 
-# Appends one JSON line per pod run to argv[1], then behaves as argv[2] says.
+# Appends one JSON line per pod run to argv[1], then behaves as argv[2] says; "ready-later"
+# waits for the test to create files next to argv[1], so no step depends on a delay.
 FAKE_JOB = r"""
 import json, os, pathlib, signal, sys, time
 log, mode = pathlib.Path(sys.argv[1]), sys.argv[2]
@@ -26,8 +27,11 @@ runs = log.read_text().count("\n") if log.exists() else 0
 with log.open("a") as out:
     out.write(json.dumps({"job": os.environ.get("JOB_NAME"), "ready_file": str(ready),
                           "fresh": not any(ready.parent.iterdir())}) + "\n")
+def wait_for(name):  # a file the test creates when it wants the pod to go on
+    while not (log.parent / name).exists():
+        time.sleep(0.01)
 if mode == "ready-later":
-    time.sleep(0.3); ready.touch(); time.sleep(1.5)
+    wait_for("make-ready"); ready.touch(); wait_for("finish")
 elif mode == "fail":
     ready.touch(); sys.exit(3)
 elif mode == "fail-once":
@@ -69,7 +73,9 @@ def make_jobs(tmp_path: Path, stream_names: StreamNames) -> Iterator[Callable[..
         jobs.kill_all()
 
 
-def wait_for(jobs: LocalJobs, done: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_for(jobs: LocalJobs, done: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Reconcile until `done()`; the bound is generous: pods are Python processes that start
+    at the pace of a possibly loaded machine."""
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "timed out"
@@ -93,8 +99,10 @@ def test_job_is_pending_until_its_readiness_probe_passes(
     jobs.reconcile()
     assert jobs.counts() == (1, 1)
 
+    (tmp_path / "make-ready").touch()
     wait_for(jobs, lambda: job.ready)
     assert jobs.counts() == (1, 0)
+    (tmp_path / "finish").touch()
     wait_for(jobs, finished(job))
 
     assert (job.state, jobs.counts()) == (JobState.COMPLETE, (0, 0))
@@ -166,7 +174,7 @@ def test_shutdown_terminates_running_jobs_within_grace(
     wait_for(jobs, lambda: job.ready)
 
     jobs.shutdown()
-    wait_for(jobs, finished(job), timeout=5)
+    wait_for(jobs, finished(job))
 
     assert job.state is state
     assert not job.alive

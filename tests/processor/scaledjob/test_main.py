@@ -64,11 +64,12 @@ async def test_burst_starts_jobs_in_proportion_and_drains_to_zero(
     await burst(redis_client, stream_names, 35)
 
     first = await runner.poll_once()
-    for _ in range(200):
-        decision = await runner.poll_once()
-        if decision is not None and decision.running == 0 and decision.queue_length == 0:
-            break
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(90):  # until drained: Jobs start and finish at the machine's pace
+        while True:
+            decision = await runner.poll_once()
+            if decision is not None and decision.running == 0 and decision.queue_length == 0:
+                break
+            await asyncio.sleep(0.05)
 
     assert first is not None
     assert (first.queue_length, first.create) == (35, 4)
@@ -77,6 +78,28 @@ async def test_burst_starts_jobs_in_proportion_and_drains_to_zero(
     acked = await redis_client.lrange(stream_names.stream + ":acked", 0, -1)
     assert len(acked) == len(set(acked)) == 35
     assert (await redis_client.xpending(stream_names.stream, stream_names.group))["pending"] == 0
+
+
+async def test_max_replica_count_from_the_manifest_caps_the_jobs_started(
+    tmp_path: Path, stream_names: StreamNames, redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    document = scaledjob_document(stream_names, lagCount=10, maxReplicaCount=3)
+    manifest = parse_manifest(document)
+    jobs = LocalJobs(manifest, tmp_path, command=(sys.executable, "-c", "pass"), host_env={})
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await burst(redis_client, stream_names, 100)  # a lag of 10 Jobs' worth
+        runner = ScaledJobRunner(manifest, jobs, client, 0.1, out=io.StringIO())
+        decision = await runner.poll_once()
+    finally:
+        jobs.kill_all()
+        for job in jobs.jobs:
+            if job.process is not None:
+                job.process.wait(timeout=60)
+        await client.aclose()
+    assert decision is not None
+    assert (decision.queue_length, decision.max_scale, decision.create) == (100, 3, 3)
+    assert len(jobs.jobs) == 3
 
 
 async def test_missing_stream_starts_nothing(runner: ScaledJobRunner) -> None:
@@ -112,7 +135,7 @@ def test_cli_prints_decisions_and_stops_on_sigint(
         assert process.stdout is not None
         first_line = process.stdout.readline()
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == 0, err

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from processor.scaledjob.manifest import ManifestError, load_manifest, parse_manifest
+from processor.scaledjob.scaling import ReplicaBounds
 from tests.support.paths import SCALEDJOB
 from votecontract import names
 
@@ -30,6 +31,14 @@ def test_project_manifest_parses() -> None:
     assert manifest.job.command == ("python", "-m", "processor")
     assert manifest.job.readiness is not None
     assert "/run/processor" in manifest.job.empty_dir_mounts
+
+
+def test_replica_counts_are_read_from_the_manifest(document: dict[str, Any]) -> None:
+    assert load_manifest(SCALEDJOB).bounds == ReplicaBounds(0, 10)  # keda/scaledjob.yaml
+    document["spec"].update(minReplicaCount=2, maxReplicaCount="7")
+    assert parse_manifest(document).bounds == ReplicaBounds(2, 7)
+    del document["spec"]["minReplicaCount"], document["spec"]["maxReplicaCount"]
+    assert parse_manifest(document).bounds == ReplicaBounds(None, None)
 
 
 def test_kubernetes_and_keda_defaults_apply(document: dict[str, Any]) -> None:
