@@ -28,6 +28,7 @@ from processor.budget import RuntimeBudget
 from processor.consumers import ConsumerJanitor
 from processor.isolation import write_isolating
 from processor.reader import BatchReader
+from processor.redisclient import job_client
 from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, GiveUpError
 from processor.settings import ProcessorSettings
 from processor.store import BatchCounts, VoteStore
@@ -59,7 +60,8 @@ class Job:
         self.backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000, self.budget
         )
-        self.stream = VoteStream.from_url(settings.redis_url, settings.names, settings.consumer)
+        client = job_client(settings.redis_url, settings.topology)
+        self.stream = VoteStream(client, settings.names, settings.consumer)
         self.trimmer = StreamTrimmer(self.stream.redis, settings.names.stream)
         self.reader = BatchReader(settings, self.stream, self.backoff, self.stop)
         self.stores: list[VoteStore | None] = [None] * settings.writers
