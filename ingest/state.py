@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from ingest.backlog import BacklogMonitor
 from ingest.durability import Durability, FsyncGuard
 from ingest.metrics import IngestMetrics
-from ingest.redisclients import AnyRedis, WriterConnections, command_client
+from ingest.redisclients import AnyRedis, WriterConnections, command_client, watching_masters
 from ingest.settings import IngestSettings
 from ingest.shards import ADD_SCRIPT, ShardedWriter, add_command, check_layout
 from ingest.streamids import RecordableIds
@@ -61,10 +61,13 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
         async with asyncio.timeout(settings.redis_timeout_s * 2):
             await durability.check_at_start()
         layout_checked = await _check_layout_now(redis, settings)
+        connections = [
+            _connections(stack, redis, settings, shard) for shard in range(settings.topology.shards)
+        ]
         writer = ShardedWriter(
             [
-                await _shard_writer(stack, redis, settings, metrics, shard)
-                for shard in range(settings.topology.shards)
+                _shard_writer(settings, metrics, shard, shard_connections)
+                for shard, shard_connections in enumerate(connections)
             ],
             settings.topology,
         )
@@ -89,6 +92,10 @@ async def open_state(settings: IngestSettings, metrics: IngestMetrics) -> AsyncI
             )
         backlog.start()
         stack.push_async_callback(backlog.aclose)
+        if settings.topology.mode == "sentinel":
+            await stack.enter_async_context(
+                watching_masters(connections, settings.backlog_refresh_s)
+            )
         yield AppState(settings, metrics, redis, writer, backlog, durability)
 
 
@@ -109,24 +116,27 @@ async def _check_layout_now(redis: AnyRedis, settings: IngestSettings) -> bool:
     return True
 
 
-async def _shard_writer(
-    stack: contextlib.AsyncExitStack,
-    redis: AnyRedis,
-    settings: IngestSettings,
-    metrics: IngestMetrics,
-    shard: int,
-) -> StreamWriter:
+def _connections(
+    stack: contextlib.AsyncExitStack, redis: AnyRedis, settings: IngestSettings, shard: int
+) -> WriterConnections:
     topology = settings.topology
-    names = topology.streams(settings.names)[shard]
     connections = WriterConnections(
         settings.redis_url,
         topology,
-        names.stream,
+        topology.streams(settings.names)[shard].stream,
         settings.redis_timeout_s,
         script=ADD_SCRIPT if topology.shards > 1 else None,
         cluster=redis if isinstance(redis, RedisCluster) else None,
     )
     stack.push_async_callback(connections.aclose)
+    return connections
+
+
+def _shard_writer(
+    settings: IngestSettings, metrics: IngestMetrics, shard: int, connections: WriterConnections
+) -> StreamWriter:
+    topology = settings.topology
+    names = topology.streams(settings.names)[shard]
     return StreamWriter(
         connections,
         names.stream,

@@ -98,6 +98,7 @@ class VoteStatusService:
     ) -> None:
         self._database = database
         self._redis = redis
+        self._names = names
         self._topology = topology or RedisTopology()
         self._shards = self._topology.streams(names)
 
@@ -110,7 +111,7 @@ class VoteStatusService:
         ms, seq = parts
         status = await self._from_database(vote_id, ms, seq)
         if status is None:
-            status = await self._from_stream(vote_id, ms)
+            status = await self._from_stream(vote_id)
         if status is None:
             status = await self._from_database(vote_id, ms, seq)
         return status
@@ -141,8 +142,9 @@ class VoteStatusService:
             id=vote_id, state="dead_lettered", reason=row["reason"], dead_at=row["dead_at"]
         )
 
-    async def _from_stream(self, vote_id: str, ms: int) -> VoteStatus | None:
+    async def _from_stream(self, vote_id: str) -> VoteStatus | None:
         """Only the shard the ID names can hold it (votecontract/topology.py)."""
+        ms = int(vote_id.partition("-")[0])
         stream = self._shards[self._topology.shard_of_entry(ms)].stream
         entries = await self._redis.xrange(stream, min=vote_id, max=vote_id, count=1)
         if not entries:

@@ -3,6 +3,7 @@ and with three shards, and the writer following a failover."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
@@ -120,7 +121,7 @@ async def test_the_writer_follows_a_failover_of_its_shards_master(
         deadline = time.monotonic() + 30
         while redis_cluster.master_of(shard.stream).port != replica_port:
             assert time.monotonic() < deadline, "the replica was not promoted"
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         after: list[str] = []
         for _ in range(200):
             after += await cast(client, ballots(1, 1, seed=len(after)))

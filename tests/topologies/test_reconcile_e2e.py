@@ -29,7 +29,8 @@ def assert_reconciled(code: int, output: str, summary: dict[str, object]) -> Non
     assert summary["ok"] is True, output
     assert summary["failures"] == 0, output
     assert summary["accepted"] == summary["recorded"], output
-    assert isinstance(summary["accepted"], int) and summary["accepted"] > 0, output
+    assert isinstance(summary["accepted"], int), output
+    assert summary["accepted"] > 0, output
     assert "result                    OK" in output
 
 
