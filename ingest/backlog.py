@@ -76,7 +76,9 @@ class BacklogMonitor:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.backlog: int | None = None
-        self.over_limit = False
+        # Votes wait for the layout guard: written before it passed, they could land where
+        # no Job of the recorded layout looks.
+        self.over_limit = precheck is not None
         self.ready = False
 
     async def refresh(self) -> bool:

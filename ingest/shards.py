@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 from ingest.redisclients import AnyRedis
 from ingest.writer import StreamWriter
@@ -99,6 +99,16 @@ async def undrained(redis: AnyRedis, names: StreamNames) -> int:
     return int(await redis.xlen(names.stream))
 
 
+async def _undrained_if_allowed(redis: AnyRedis, names: StreamNames) -> int:
+    """`undrained`, or 0 when ingest's ACL user may not read that stream: an operator who
+    granted only the new layout's streams has left the old one behind on purpose."""
+    try:
+        return await undrained(redis, names)
+    except NoPermissionError:
+        logger.warning("cannot check the old layout's stream", extra={"stream": names.stream})
+        return 0
+
+
 async def check_layout(redis: AnyRedis, base: StreamNames, topology: RedisTopology) -> None:
     """Record VOTE_SHARDS in Redis, or refuse (LayoutError) a different count while a stream of
     the recorded layout still holds votes: no Job of the new layout would drain them."""
@@ -107,7 +117,7 @@ async def check_layout(redis: AnyRedis, base: StreamNames, topology: RedisTopolo
     recorded = int(raw) if raw is not None else 1
     if recorded != topology.shards:
         old = RedisTopology(mode=topology.mode, shards=recorded).streams(base)
-        waiting = {names.stream: await undrained(redis, names) for names in old}
+        waiting = {names.stream: await _undrained_if_allowed(redis, names) for names in old}
         left = {stream: count for stream, count in waiting.items() if count}
         if left:
             raise LayoutError(
