@@ -244,9 +244,8 @@ def main() -> int:
             for label, target in targets:
                 rounds.append(run_round(label, target, args, db))
                 r = rounds[-1]
-                print(
-                    f"{shards} shard(s): ingest {r.ingest_per_s:.0f}/s, drain {r.drain_per_s:.0f}/s"
-                )
+                line = f"{label} {r.shards} shard(s): ingest {r.ingest_per_s:.0f}/s"
+                print(f"{line}, drain {r.drain_per_s:.0f}/s", flush=True)
         finally:
             cluster.stop()
             reference.stop()
