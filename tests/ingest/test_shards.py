@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from ingest.pipelinemetrics.stream import StreamReading, combined
 from ingest.shards import ADD_SCRIPT, LayoutError
 from tests.support.ingest_app import running_app
 from tests.support.topologies import cast, drain, entry_ms, ingest_settings, job_settings
@@ -68,3 +69,10 @@ async def test_a_changed_shard_count_is_refused_until_the_old_layout_drained(
     async with running_app(ingest_settings(redis_url, stream_names, THREE)) as (_, client):
         assert len(await cast(client, [("cats", "ann")])) == 1
     assert await redis_client.get(layout_key(stream_names)) == "3"
+
+
+def test_the_pipeline_metrics_of_the_shards_add_up() -> None:
+    one = StreamReading(length=5, pending=2, oldest_pending_age_s=3.0, oldest_undelivered_age_s=1.0)
+    two = StreamReading(length=1, pending=0, oldest_pending_age_s=0.0, oldest_undelivered_age_s=9.0)
+    assert combined([one, None, two]) == StreamReading(6, 2, 3.0, 9.0)
+    assert combined([None, None]) is None
