@@ -4,9 +4,10 @@
         [--duration 10] [--connections 64]
 
 One run starts a cluster of 3 masters and 3 replicas on loopback (loadtest/rediscluster.py)
-and a standalone redis-server as the reference (row `standalone`: today's layout, measured the
-same way in the same run), and, per shard count N, with each shard's slot moved onto a master
-of its own:
+and a standalone redis-server with one replica as the reference (row `standalone`: today's
+layout, measured the same way in the same run; the replica because every master of the
+cluster has one, and replicating XREADGROUP's per-entry effects costs Redis CPU), and, per
+shard count N, with each shard's slot moved onto a master of its own:
 - ingest: one `python -m ingest` (one uvicorn worker, REDIS_MODE=cluster, VOTE_SHARDS=N) under
   HTTP load (wrk when installed, else an asyncio client) for --duration seconds; new voters
   every request, so votes spread over the shards;
@@ -235,6 +236,11 @@ def main() -> int:
         cluster.start()
         reference = ClusterNode(free_port(), Path(workdir), cluster=False)
         reference.start()
+        (Path(workdir) / "replica").mkdir()
+        replica = ClusterNode(
+            free_port(), Path(workdir) / "replica", cluster=False, replica_of=reference.port
+        )
+        replica.start()
         name, db = asyncio.run(fresh_database())
         targets = [("standalone", Target(f"redis://127.0.0.1:{reference.port}/0", RedisTopology()))]
         for shards in counts:
@@ -248,6 +254,7 @@ def main() -> int:
                 print(f"{line}, drain {r.drain_per_s:.0f}/s", flush=True)
         finally:
             cluster.stop()
+            replica.stop()
             reference.stop()
             asyncio.run(drop_database(name))
     print_table(rounds, args)
