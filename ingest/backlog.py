@@ -1,22 +1,24 @@
-"""The consumer group's backlog, refreshed in the background, and the group bootstrap."""
+"""The consumer groups' backlog over every shard, refreshed in the background, and the group
+bootstrap."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from ingest.durability import FsyncGuard
+from ingest.redisclients import AnyRedis
+from ingest.shards import LayoutError
 from votecontract.names import StreamNames
 
 logger = logging.getLogger(__name__)
 
 
-async def ensure_group(redis: Redis, names: StreamNames) -> None:
+async def ensure_group(redis: AnyRedis, names: StreamNames) -> None:
     """Create the stream and its group at position 0 (never `$`: nothing is ever skipped)."""
     try:
         await redis.xgroup_create(names.stream, names.group, id="0", mkstream=True)
@@ -27,7 +29,7 @@ async def ensure_group(redis: Redis, names: StreamNames) -> None:
         logger.info("created consumer group", extra={"stream": names.stream, "group": names.group})
 
 
-async def read_backlog(redis: Redis, names: StreamNames) -> int | None:
+async def read_backlog(redis: AnyRedis, names: StreamNames) -> int | None:
     """Entries not yet delivered to the group (XLEN when Redis reports no lag); None when
     the stream or the group does not exist."""
     try:
@@ -48,20 +50,24 @@ def _text(value: object) -> str:
 
 
 class BacklogMonitor:
-    """Keeps `over_limit` current so that requests never query Redis for it."""
+    """Keeps `over_limit` current so that requests never query Redis for it. The backlog is
+    the sum over the shards; `precheck` (the layout guard) must pass once before any shard's
+    group is created or the service is ready."""
 
     def __init__(
         self,
-        redis: Redis,
-        names: StreamNames,
+        redis: AnyRedis,
+        shards: Sequence[StreamNames],
         max_backlog: int,
         interval: float,
         timeout: float,
         on_refresh: Callable[[int], None] | None = None,
         durability: FsyncGuard | None = None,
+        precheck: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._redis = redis
-        self._names = names
+        self._shards = tuple(shards)
+        self._precheck = precheck
         self._max_backlog = max_backlog
         self._interval = interval
         self._timeout = timeout
@@ -70,7 +76,9 @@ class BacklogMonitor:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.backlog: int | None = None
-        self.over_limit = False
+        # Votes wait for the layout guard: written before it passed, they could land where
+        # no Job of the recorded layout looks.
+        self.over_limit = precheck is not None
         self.ready = False
 
     async def refresh(self) -> bool:
@@ -79,12 +87,21 @@ class BacklogMonitor:
         needs. Redis errors leave the last known backlog in place."""
         try:
             async with asyncio.timeout(self._timeout):
-                backlog = await read_backlog(self._redis, self._names)
-                if backlog is None:
-                    await ensure_group(self._redis, self._names)
-                    backlog = await read_backlog(self._redis, self._names)
+                if self._precheck is not None:
+                    await self._precheck()
+                    self._precheck = None
+                backlog: int | None = 0
+                for names in self._shards:
+                    shard = await self._shard_backlog(names)
+                    backlog = None if shard is None or backlog is None else backlog + shard
                 if self._durability is not None:
                     await self._durability.refresh()
+        except LayoutError as exc:
+            # Votes written now would land where no Job drains them: shed them until an
+            # operator fixes VOTE_SHARDS or drains the old layout.
+            logger.error("refusing votes: %s", exc)  # noqa: TRY400 (the message is the point)
+            self.ready, self.over_limit = False, True
+            return False
         except (RedisError, OSError) as exc:
             if self.ready:
                 logger.warning("backlog refresh failed", extra={"error": str(exc) or repr(exc)})
@@ -95,6 +112,13 @@ class BacklogMonitor:
         if backlog is not None:
             self._set(backlog)
         return self.ready
+
+    async def _shard_backlog(self, names: StreamNames) -> int | None:
+        backlog = await read_backlog(self._redis, names)
+        if backlog is None:
+            await ensure_group(self._redis, names)
+            backlog = await read_backlog(self._redis, names)
+        return backlog
 
     def _set(self, backlog: int) -> None:
         self.backlog = backlog

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, RedisError
 
+from ingest.redisclients import AnyRedis
 from votecontract.names import ENV_ACK_DURABILITY
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class DurabilityError(Exception):
     """Redis is not configured for the ACK_DURABILITY level: ingest must not start."""
 
 
-async def fsync_problem(redis: Redis) -> str | None:
+async def fsync_problem(redis: AnyRedis) -> str | None:
     """Why Redis may reply before the AOF is fsynced, or None if it never does.
 
     Redis being unreachable is not an answer: its errors propagate.
@@ -56,7 +56,7 @@ async def fsync_problem(redis: Redis) -> str | None:
     return "; ".join(wrong) or None
 
 
-async def _problem_without_config_get(redis: Redis) -> str:
+async def _problem_without_config_get(redis: AnyRedis) -> str:
     # INFO persistence tells whether the AOF is on (aof_enabled), never its fsync policy.
     grant = "grant this Redis user +config|get"
     try:
@@ -80,7 +80,7 @@ class FsyncGuard:
     """Whether Redis is known to fsync every write before replying; always true below the
     `fsync` level. Votes are refused while it is false."""
 
-    def __init__(self, redis: Redis, level: Durability) -> None:
+    def __init__(self, redis: AnyRedis, level: Durability) -> None:
         self._redis = redis
         self._required = level is Durability.FSYNC
         self.verified = not self._required

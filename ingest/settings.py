@@ -38,7 +38,15 @@ from votecontract.names import (
     ENV_RETRY_AFTER_S,
     StreamNames,
 )
-from votecontract.shared_env import database_url, log_format, redis_url, stream_names, vote_options
+from votecontract.shared_env import (
+    database_url,
+    log_format,
+    redis_topology,
+    redis_url,
+    stream_names,
+    vote_options,
+)
+from votecontract.topology import RedisTopology
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,10 @@ class IngestSettings:
     redis_url: str = DEFAULT_REDIS_URL
     options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
     names: StreamNames = field(default_factory=StreamNames)
+    # REDIS_MODE and VOTE_SHARDS (docs/redis-topologies.md); `names` is the base of the
+    # shards' names, `topology.streams(names)` the streams themselves.
+    topology: RedisTopology = field(default_factory=RedisTopology)
+    # Over all shards together.
     max_backlog: int = 100_000
     host: str = "127.0.0.1"
     port: int = 8000
@@ -89,6 +101,7 @@ class IngestSettings:
             redis_url=redis_url(env),
             options=vote_options(env),
             names=stream_names(env),
+            topology=redis_topology(env),
             max_backlog=env_int(env, ENV_MAX_BACKLOG, cls.max_backlog, minimum=1),
             host=env_str(env, ENV_HOST, cls.host),
             port=_port(env),

@@ -78,7 +78,8 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
             voter_id, new_cookie = new_voter_id(), True
     secure = scope.get("scheme") == "https"
     try:
-        entry_id = await state.writer.xadd(build_entry(ballot.option, voter_id, now_ms()))
+        writer = state.writer.for_voter(voter_id)
+        entry_id = await writer.xadd(build_entry(ballot.option, voter_id, now_ms()))
     except WriteError as failed:
         # The cause is logged by the writer; clients learn only that they may retry. Redis may
         # have applied the write all the same (its reply came too late, or too few replicas

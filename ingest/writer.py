@@ -110,10 +110,13 @@ class StreamWriter:
         timeout: float,
         on_batch: Callable[[int], None] | None = None,
         replicas: Replicas | None = None,
+        command: tuple[Field, ...] | None = None,
     ) -> None:
         self._connect = connect
         self._replicas = replicas
         self._stream = stream
+        # What precedes an entry's fields: XADD, or the EVALSHA of a sharded layout's script.
+        self._command = command or ("XADD", stream, "*")
         self._timeout = timeout
         self._on_batch = on_batch
         self._open: _Batch | None = None
@@ -161,7 +164,7 @@ class StreamWriter:
             batch.deadline = loop.call_later(self._timeout, self._expire, batch)
             self._wake.set()
         future: asyncio.Future[str] = loop.create_future()
-        batch.commands.append(("XADD", self._stream, "*", *fields))
+        batch.commands.append((*self._command, *fields))
         batch.futures.append(future)
         return future
 

@@ -46,6 +46,8 @@ class PipelineConfig:
     max_backlog: int | None = None
     polling_interval_s: float | None = None
     manifest: Path = DEFAULT_MANIFEST
+    # REDIS_MODE, its sentinel variables, VOTE_SHARDS: for every part alike.
+    topology_env: tuple[tuple[str, str], ...] = ()
 
     def environ(self) -> dict[str, str]:
         """The variables every part (and reconciliation) reads its settings from."""
@@ -57,7 +59,7 @@ class PipelineConfig:
         }
         if self.max_backlog is not None:
             env[ENV_MAX_BACKLOG] = str(self.max_backlog)
-        return env
+        return env | dict(self.topology_env)
 
 
 def free_port() -> int:

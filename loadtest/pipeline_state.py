@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ingest.redisclients import AnyRedis
 from loadtest.ledger import AcceptedVote, EntryId
 from votecontract.names import StreamNames
 
@@ -46,7 +46,7 @@ class Latency:
     max_ms: float
 
 
-async def read_backlog(redis: aioredis.Redis, names: StreamNames) -> Backlog:
+async def read_backlog(redis: AnyRedis, names: StreamNames) -> Backlog:
     try:
         groups = await redis.xinfo_groups(names.stream)
     except ResponseError:  # no such key: the stream is gone
@@ -59,7 +59,7 @@ async def read_backlog(redis: aioredis.Redis, names: StreamNames) -> Backlog:
 
 
 async def wait_until_drained(
-    redis: aioredis.Redis, names: StreamNames, timeout_s: float, poll_s: float = 0.2
+    redis: AnyRedis, names: StreamNames, timeout_s: float, poll_s: float = 0.2
 ) -> Backlog:
     """Poll until nothing is undelivered or unacked, or the timeout passed; the last reading."""
     deadline = time.monotonic() + timeout_s
@@ -68,6 +68,23 @@ async def wait_until_drained(
         await asyncio.sleep(poll_s)
         backlog = await read_backlog(redis, names)
     return backlog
+
+
+async def wait_until_all_drained(
+    redis: AnyRedis, shards: Sequence[StreamNames], timeout_s: float
+) -> Backlog:
+    """Every shard's backlog drained within `timeout_s` in all; their sum (a shard without its
+    group makes the whole unknown)."""
+    deadline = time.monotonic() + timeout_s
+    lag: int | None = 0
+    pending, exists = 0, True
+    for names in shards:
+        left = max(deadline - time.monotonic(), 0.0)
+        backlog = await wait_until_drained(redis, names, left)
+        lag = None if lag is None or backlog.lag is None else lag + backlog.lag
+        pending += backlog.pending
+        exists = exists and backlog.group_exists
+    return Backlog(lag, pending, exists)
 
 
 def _id_arrays(votes: Sequence[AcceptedVote]) -> tuple[list[int], list[int]]:

@@ -6,7 +6,8 @@ the tally counts exactly those ballots.
     python -m loadtest.reconcile check LEDGER.json [--baseline BASELINE.json]
 
 `check` exits 1 and prints each mismatch when the promise was broken. Settings come from the
-pipeline's own variables: REDIS_URL, DATABASE_URL, VOTE_STREAM, VOTE_GROUP.
+pipeline's own variables: REDIS_URL, DATABASE_URL, VOTE_STREAM, VOTE_GROUP, and REDIS_MODE (with
+its sentinel variables) and VOTE_SHARDS: the backlog must be drained on every shard.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import asyncpg
-import redis.asyncio as aioredis
 
+from ingest.redisclients import command_client
 from loadtest import pipeline_state as state
 from loadtest.ledger import AcceptedVote, EntryId, Ledger, read_ledger
 from votecontract.environment import Environ, process_environ
 from votecontract.names import (
     StreamNames,
 )
-from votecontract.shared_env import database_url, redis_url, stream_names
+from votecontract.shared_env import database_url, redis_topology, redis_url, stream_names
+from votecontract.topology import RedisTopology
 
 SHOWN_PER_CHECK = 20
 
@@ -39,6 +41,7 @@ class ReconcileSettings:
     redis_url: str
     database_url: str
     names: StreamNames
+    topology: RedisTopology = field(default_factory=RedisTopology)
 
     @classmethod
     def from_environ(cls, env: Environ) -> ReconcileSettings:
@@ -46,6 +49,7 @@ class ReconcileSettings:
             redis_url=redis_url(env),
             database_url=database_url(env),
             names=stream_names(env),
+            topology=redis_topology(env),
         )
 
 
@@ -160,9 +164,10 @@ def find_mismatches(ledger: Ledger, observed: Observed, baseline: Mapping[str, i
 async def observe(
     settings: ReconcileSettings, ledger: Ledger, timeout_s: float
 ) -> tuple[Observed, state.Latency]:
-    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = command_client(settings.redis_url, settings.topology, decode_responses=True)
     try:
-        backlog = await state.wait_until_drained(redis, settings.names, timeout_s)
+        shards = settings.topology.streams(settings.names)
+        backlog = await state.wait_until_all_drained(redis, shards, timeout_s)
     finally:
         await redis.aclose()
     conn = await asyncpg.connect(settings.database_url)

@@ -28,7 +28,7 @@ return removed
 class ConsumerJanitor:
     """Deletes consumers with an empty pending list: `own`, and others idle too long."""
 
-    def __init__(self, redis: aioredis.Redis, names: StreamNames) -> None:
+    def __init__(self, redis: aioredis.Redis | aioredis.RedisCluster, names: StreamNames) -> None:
         self._script = redis.register_script(_CLEANUP_SCRIPT)
         self._names = names
 

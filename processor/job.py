@@ -29,6 +29,7 @@ from processor.consumers import ConsumerJanitor
 from processor.handoff import Handoff, run_stage
 from processor.isolation import write_isolating
 from processor.reader import BatchReader
+from processor.redisclient import job_client
 from processor.retry import POSTGRES_TRANSIENT, REDIS_TRANSIENT, Backoff, Clock, GiveUpError
 from processor.settings import ProcessorSettings
 from processor.store import BatchCounts, VoteStore
@@ -73,7 +74,8 @@ class Job:
             self.started + settings.max_runtime_s,
             clock,
         )
-        self.stream = VoteStream.from_url(settings.redis_url, settings.names, settings.consumer)
+        client = job_client(settings.redis_url, settings.topology)
+        self.stream = VoteStream(client, settings.names, settings.consumer)
         self.trimmer = StreamTrimmer(self.stream.redis, settings.names.stream)
         self.reader = BatchReader(settings, self.stream, self.backoff, self.stop)
         self.stores: list[VoteStore | None] = [None] * settings.writers

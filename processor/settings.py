@@ -32,7 +32,15 @@ from votecontract.names import (
     ENV_TEST_STOP_AFTER_COMMIT,
     StreamNames,
 )
-from votecontract.shared_env import database_url, log_format, redis_url, stream_names, vote_options
+from votecontract.shared_env import (
+    database_url,
+    log_format,
+    redis_topology,
+    redis_url,
+    stream_names,
+    vote_options,
+)
+from votecontract.topology import RedisTopology, shard_index
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,10 @@ class ProcessorSettings:
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL
     options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
+    # The names of the shard this Job drains (VOTE_SHARD of VOTE_SHARDS; the stream as given
+    # when there is one shard, see votecontract/topology.py).
     names: StreamNames = field(default_factory=StreamNames)
+    topology: RedisTopology = field(default_factory=RedisTopology)
     consumer: str = "processor"
     # Per transaction: fewer distinct voters per vote (ballot upserts) and fewer statements and
     # commits as batches grow, but the pipeline fills and drains more slowly. Paired runs of
@@ -78,11 +89,13 @@ class ProcessorSettings:
         """Build the settings; raise SettingsError naming the first bad variable."""
         env = process_environ() if env is None else env
         backoff_ms = env_int(env, ENV_RETRY_BACKOFF_MS, cls.retry_backoff_ms, minimum=1)
+        topology = redis_topology(env)
         return cls(
             redis_url=redis_url(env),
             database_url=database_url(env),
             options=vote_options(env),
-            names=stream_names(env),
+            names=topology.streams(stream_names(env))[shard_index(env, topology.shards)],
+            topology=topology,
             consumer=consumer_name(env),
             batch_size=env_int(env, ENV_BATCH_SIZE, cls.batch_size, minimum=1),
             writers=env_int(env, ENV_POSTGRES_WRITERS, cls.writers, minimum=1),

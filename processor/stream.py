@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import hiredis
 import redis.asyncio as aioredis
@@ -15,6 +15,7 @@ from processor.entries import Poison
 from votecontract.names import FIELD_DEAD_ORIGINAL_ID, FIELD_DEAD_REASON, StreamNames
 
 logger = logging.getLogger(__name__)
+C = TypeVar("C", bound=AbstractConnection)
 
 # [ID, fields] as hiredis parsed it; fields None: the entry no longer exists. A list, not a
 # tuple: rebuilding thousands of entries per batch only to change their type costs CPU.
@@ -38,11 +39,14 @@ class _HiredisPacking(AbstractConnection):
         return [hiredis.pack_command(args)]
 
 
+def packed_class(base: type[C]) -> type[C]:
+    return type(f"Packed{base.__name__}", (_HiredisPacking, base), {})
+
+
 def with_hiredis_packing(client: aioredis.Redis) -> aioredis.Redis:
     """`client`, its connections (TCP, TLS or Unix socket alike) packing commands in C."""
     pool = client.connection_pool
-    base = pool.connection_class
-    pool.connection_class = type(f"Packed{base.__name__}", (_HiredisPacking, base), {})
+    pool.connection_class = packed_class(pool.connection_class)
     return client
 
 
@@ -54,7 +58,9 @@ def is_missing_group(exc: ResponseError) -> bool:
 class VoteStream:
     """One consumer of the vote stream's group."""
 
-    def __init__(self, redis: aioredis.Redis, names: StreamNames, consumer: str) -> None:
+    def __init__(
+        self, redis: aioredis.Redis | aioredis.RedisCluster, names: StreamNames, consumer: str
+    ) -> None:
         self.redis = redis
         self.names = names
         self.consumer = consumer
@@ -69,7 +75,7 @@ class VoteStream:
         return cls(with_hiredis_packing(client), names, consumer)
 
     async def _command(self, *args: Any) -> Any:
-        return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
+        return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call,unused-ignore]
 
     async def close(self) -> None:
         await self.redis.aclose()

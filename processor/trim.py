@@ -58,7 +58,7 @@ return {floor, redis.call('XTRIM', KEYS[1], 'MINID', floor)}
 class StreamTrimmer:
     """Removes entries every group of the stream has acknowledged."""
 
-    def __init__(self, redis: aioredis.Redis, stream: str) -> None:
+    def __init__(self, redis: aioredis.Redis | aioredis.RedisCluster, stream: str) -> None:
         self._script = redis.register_script(_TRIM_SCRIPT)
         self._stream = stream
 

@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from hypothesis import settings
 
 from tests.support.databases import emptied_vote_database, migrated_database, private_database
+from tests.support.rediscluster import LocalCluster
+from tests.support.redissentinel import LocalSentinel
 from tests.support.servers import TEST_REDIS_URL, ThrowawayRedis, free_port
 from votecontract.names import StreamNames
 
@@ -90,3 +92,57 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the migrated database, its tables emptied first."""
     async with emptied_vote_database(database_url) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A Redis Cluster (3 masters, 3 replicas) shared by the session: tests use their own key
+    prefix (`cluster_prefix`) and must leave it healthy (`wait_healthy` after a failover)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster: LocalCluster) -> Iterator[str]:
+    """A key prefix of this test's own on the cluster; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    redis_cluster.delete_keys(f"*{prefix}*")
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSentinel]:
+    """A master, a replica and three sentinels shared by the session; tests that fail over use
+    `fresh_sentinel` instead."""
+    setup = LocalSentinel(tmp_path_factory.mktemp("redis-sentinel"))
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def fresh_sentinel(tmp_path: Path) -> Iterator[LocalSentinel]:
+    """A sentinel setup of this test's own, which it may fail over or kill parts of."""
+    setup = LocalSentinel(tmp_path / "sentinel")
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def sentinel_prefix(redis_sentinel: LocalSentinel) -> Iterator[str]:
+    """A key prefix of this test's own on the shared sentinel setup's master."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    with redis.Redis(port=redis_sentinel.master_port()) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)

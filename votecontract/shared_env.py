@@ -18,6 +18,7 @@ from votecontract.names import (
     ENV_VOTE_STREAM,
     StreamNames,
 )
+from votecontract.topology import RedisTopology, check_url
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -48,3 +49,10 @@ def log_format(env: Environ) -> str:
     if value not in LOG_FORMATS:
         raise SettingsError(f"{ENV_LOG_FORMAT} must be one of {', '.join(LOG_FORMATS)}")
     return value
+
+
+def redis_topology(env: Environ) -> RedisTopology:
+    """REDIS_MODE, its sentinel variables and VOTE_SHARDS, checked against REDIS_URL."""
+    topology = RedisTopology.from_env(env)
+    check_url(topology, redis_url(env))
+    return topology

@@ -50,6 +50,7 @@ template:
             value: {{ .Values.config.voteStream | quote }}
           - name: VOTE_GROUP
             value: {{ .Values.config.voteGroup | quote }}
+          {{- include "vote-pipeline.topologyEnv" (list . (.shard | default 0)) | nindent 10 }}
           # The processor dead-letters votes for options not in this list.
           - name: VOTE_OPTIONS
             value: {{ join "," .Values.config.voteOptions | quote }}

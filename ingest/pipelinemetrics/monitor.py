@@ -9,12 +9,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from ingest.pipelinemetrics.database import DatabaseReading, read_database
 from ingest.pipelinemetrics.reading import Reading
-from ingest.pipelinemetrics.stream import StreamReading, read_stream
+from ingest.pipelinemetrics.stream import StreamReading, combined, read_stream
 from ingest.readside.database import Database
+from ingest.redisclients import AnyRedis
 from ingest.settings import IngestSettings
 
 STREAM = "redis"
@@ -58,11 +57,15 @@ class PipelineMonitor:
             await self._task
 
 
-def pipeline_monitor(settings: IngestSettings, redis: Redis, database: Database) -> PipelineMonitor:
-    """The monitor of this app's stream, group and database."""
+def pipeline_monitor(
+    settings: IngestSettings, redis: AnyRedis, database: Database
+) -> PipelineMonitor:
+    """The monitor of this app's streams (every shard's), group and database."""
 
     async def stream() -> StreamReading | None:
-        return await read_stream(redis, settings.names, time.time_ns() // 1_000_000)
+        now_ms = time.time_ns() // 1_000_000
+        shards = settings.topology.streams(settings.names)
+        return combined([await read_stream(redis, names, now_ms) for names in shards])
 
     async def tables() -> DatabaseReading:
         return await read_database(database)

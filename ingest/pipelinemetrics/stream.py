@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from ingest.redisclients import AnyRedis
 from votecontract.names import StreamNames
 
 
@@ -27,7 +27,7 @@ class StreamReading:
     oldest_undelivered_age_s: float
 
 
-async def read_stream(redis: Redis, names: StreamNames, now_ms: int) -> StreamReading | None:
+async def read_stream(redis: AnyRedis, names: StreamNames, now_ms: int) -> StreamReading | None:
     """The stream's figures as of `now_ms` (Unix ms); None while the stream or the group does
     not exist yet (ingest creates both at start)."""
     group = await _group_info(redis, names)
@@ -47,7 +47,7 @@ async def read_stream(redis: Redis, names: StreamNames, now_ms: int) -> StreamRe
     )
 
 
-async def _group_info(redis: Redis, names: StreamNames) -> dict[str, Any] | None:
+async def _group_info(redis: AnyRedis, names: StreamNames) -> dict[str, Any] | None:
     try:
         groups: list[dict[str, Any]] = await redis.xinfo_groups(names.stream)
     except ResponseError as exc:
@@ -55,6 +55,19 @@ async def _group_info(redis: Redis, names: StreamNames) -> dict[str, Any] | None
             return None
         raise
     return next((g for g in groups if _text(g.get("name")) == names.group), None)
+
+
+def combined(readings: list[StreamReading | None]) -> StreamReading | None:
+    """The shards' readings as one (VOTE_SHARDS): counts add up, ages are the oldest's."""
+    found = [reading for reading in readings if reading is not None]
+    if not found:
+        return None
+    return StreamReading(
+        length=sum(reading.length for reading in found),
+        pending=sum(reading.pending for reading in found),
+        oldest_pending_age_s=max(reading.oldest_pending_age_s for reading in found),
+        oldest_undelivered_age_s=max(reading.oldest_undelivered_age_s for reading in found),
+    )
 
 
 def _age_s(entry_id: object, now_ms: int) -> float:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from starlette.responses import JSONResponse, Response
 
 from ingest.readside.database import Database, DatabaseUnavailableError
+from ingest.redisclients import AnyRedis
 from votecontract.names import StreamNames
+from votecontract.topology import RedisTopology
 
 logger = logging.getLogger(__name__)
 
@@ -93,16 +94,18 @@ class ResultsService:
     def __init__(
         self,
         database: Database,
-        redis: aioredis.Redis,
+        redis: AnyRedis,
         names: StreamNames,
         options: tuple[str, ...],
         *,
         max_age_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        topology: RedisTopology | None = None,
     ) -> None:
         self._database = database
         self._redis = redis
-        self._names = names
+        # Every shard's stream: the backlog is their sum.
+        self._shards = (topology or RedisTopology()).streams(names)
         self._options = options
         self._max_age_s = max_age_s
         self._clock = clock
@@ -173,7 +176,7 @@ class ResultsService:
 
     async def _backlog(self) -> int | None:
         try:
-            return await unrecorded_votes(self._redis, self._names)
+            return sum([await unrecorded_votes(self._redis, names) for names in self._shards])
         except (RedisError, OSError) as exc:
             logger.warning("backlog unknown: redis failed", extra={"error": repr(exc)})
             return None
@@ -183,7 +186,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def unrecorded_votes(redis: aioredis.Redis, names: StreamNames) -> int:
+async def unrecorded_votes(redis: AnyRedis, names: StreamNames) -> int:
     """Entries not yet delivered to the group (lag) plus delivered but not yet acked (pending).
 
     Where Redis reports no lag (see the notes on XDEL) or the group does not exist yet, the

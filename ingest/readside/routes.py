@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -21,6 +20,7 @@ from ingest.readside.events import ResultsBroadcaster, results_stream_response
 from ingest.readside.page import page_response, static_files
 from ingest.readside.results import ResultsService, results_response
 from ingest.readside.status import VoteStatusService, vote_status_response
+from ingest.redisclients import AnyRedis, command_client
 from ingest.settings import IngestSettings
 
 
@@ -39,15 +39,16 @@ class ReadSide:
             timeout_s=settings.database_timeout_s,
             max_size=settings.database_pool_size,
         )
-        self._redis: aioredis.Redis | None = None
+        self._redis: AnyRedis | None = None
         self._services: _Services | None = None
 
     async def start(self) -> None:
         """Open the pool (without connecting) and the Redis client; build the services."""
         settings = self.settings
         await self.database.open()
-        self._redis = aioredis.Redis.from_url(
+        self._redis = command_client(
             settings.redis_url,
+            settings.topology,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
@@ -57,10 +58,11 @@ class ReadSide:
             settings.names,
             settings.options,
             max_age_s=settings.results_max_age_s,
+            topology=settings.topology,
         )
         self._services = _Services(
             results=results,
-            status=VoteStatusService(self.database, self._redis, settings.names),
+            status=VoteStatusService(self.database, self._redis, settings.names, settings.topology),
             broadcaster=ResultsBroadcaster(results.current, settings.results_poll_s),
         )
 

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.responses import JSONResponse, Response
 
 from ingest.readside.database import Database, DatabaseUnavailableError
 from ingest.readside.results import unavailable
+from ingest.redisclients import AnyRedis
 from votecontract.entry import accepted_instant, fits_bigint, parse_accepted_ms
 from votecontract.names import FIELD_ACCEPTED_MS, FIELD_OPTION, StreamNames
+from votecontract.topology import RedisTopology
 
 VOTE_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 U64_MAX = 2**64 - 1  # each part of a Redis stream ID
@@ -88,10 +89,18 @@ class VoteStatus:
 
 
 class VoteStatusService:
-    def __init__(self, database: Database, redis: aioredis.Redis, names: StreamNames) -> None:
+    def __init__(
+        self,
+        database: Database,
+        redis: AnyRedis,
+        names: StreamNames,
+        topology: RedisTopology | None = None,
+    ) -> None:
         self._database = database
         self._redis = redis
         self._names = names
+        self._topology = topology or RedisTopology()
+        self._shards = self._topology.streams(names)
 
     async def lookup(self, vote_id: str) -> VoteStatus | None:
         """None when the ID was never accepted. Raises InvalidVoteIdError, DatabaseUnavailableError,
@@ -134,7 +143,10 @@ class VoteStatusService:
         )
 
     async def _from_stream(self, vote_id: str) -> VoteStatus | None:
-        entries = await self._redis.xrange(self._names.stream, min=vote_id, max=vote_id, count=1)
+        """Only the shard the ID names can hold it (votecontract/topology.py)."""
+        ms = int(vote_id.partition("-")[0])
+        stream = self._shards[self._topology.shard_of_entry(ms)].stream
+        entries = await self._redis.xrange(stream, min=vote_id, max=vote_id, count=1)
         if not entries:
             return None
         fields = {_text(key): value for key, value in (entries[0][1] or {}).items()}

@@ -37,7 +37,9 @@ def is_missing_key(error: ResponseError) -> bool:
     return "no such key" in str(error).lower()
 
 
-async def read_lag(client: aioredis.Redis, stream: str, group: str) -> LagReading:
+async def read_lag(
+    client: aioredis.Redis | aioredis.RedisCluster, stream: str, group: str
+) -> LagReading:
     """The trigger's metric for `group` on `stream`, with KEDA's fallbacks."""
     try:
         groups = await client.xinfo_groups(stream)

@@ -3,8 +3,8 @@
 Defaults are KEDA's and Kubernetes' own (pollingInterval 30, history limits 100,
 backoffLimit 6, terminationGracePeriodSeconds 30, probe period 10 s), so a manifest means the
 same thing here as in a cluster. Only what the runner can reproduce faithfully is accepted:
-one container, `redis-streams` triggers in lag mode, exec readiness probes; anything else is a
-ManifestError naming the field.
+one container, Redis stream triggers (standalone, cluster, sentinel) in lag mode, exec
+readiness probes; anything else is a ManifestError naming the field.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ExecProbe:
 
 @dataclass(frozen=True, slots=True)
 class LagTrigger:
-    """A `redis-streams` trigger in lag mode (`consumerGroup` and `lagCount` set)."""
+    """A Redis stream trigger in lag mode (`consumerGroup` and `lagCount` set)."""
 
     stream: str
     group: str
@@ -129,9 +129,14 @@ def parse_strategy(spec: Node) -> ScalingStrategy:
     )
 
 
+# KEDA's stream scalers for standalone Redis, Redis Cluster and Sentinel: the same lag metric,
+# read through the runner's client for REDIS_MODE (docs/redis-topologies.md).
+TRIGGER_TYPES = ("redis-streams", "redis-cluster-streams", "redis-sentinel-streams")
+
+
 def parse_trigger(node: Node, where: str) -> LagTrigger:
-    if node.get("type") != "redis-streams":
-        raise ManifestError(f"{where}.type must be redis-streams (the only one run locally)")
+    if node.get("type") not in TRIGGER_TYPES:
+        raise ManifestError(f"{where}.type must be one of {', '.join(TRIGGER_TYPES)}")
     meta = mapping(node.get("metadata"), f"{where}.metadata")
     if not meta.get("stream") or not meta.get("consumerGroup") or "lagCount" not in meta:
         raise ManifestError(f"{where}.metadata needs stream, consumerGroup and lagCount (lag mode)")

@@ -8,6 +8,8 @@ terminationGracePeriodSeconds); a second signal kills them at once.
 
 The trigger's `address` is a cluster hostname: locally the metric is read from --redis-url,
 else REDIS_URL, else the default; Jobs get the same REDIS_URL unless the runner's env sets it.
+REDIS_MODE (and its sentinel variables) select the client; with VOTE_SHARDS=N the runner runs
+one ScaledJob per shard (processor.scaledjob.shards), all in one loop.
 """
 
 from __future__ import annotations
@@ -21,22 +23,24 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from processor.scaledjob.lagmetric import LagReading, read_lag, trigger_metric
 from processor.scaledjob.localjobs import LocalJobs
 from processor.scaledjob.manifest import ManifestError, ScaledJobManifest, load_manifest
+from processor.scaledjob.metricclient import AnyRedis, metric_client
 from processor.scaledjob.podenv import check_env_sources
 from processor.scaledjob.scaling import Decision, decide
+from processor.scaledjob.shards import per_shard
 from votecontract import shared_env
 from votecontract.environment import SettingsError, env_str, redact_url
 from votecontract.jsonlog import configure_logging
 from votecontract.names import ENV_LOG_FORMAT, ENV_REDIS_URL
+from votecontract.topology import RedisTopology
 
 # Named, not __name__: run with -m this module is __main__.
 logger = logging.getLogger("processor.scaledjob")
@@ -50,6 +54,7 @@ class RunnerSettings:
     command: tuple[str, ...] | None = None
     pod_backoff_s: float = 10.0
     workdir: Path | None = None
+    topology: RedisTopology = field(default_factory=RedisTopology)
 
 
 def parse_args(argv: Sequence[str], env: dict[str, str]) -> RunnerSettings:
@@ -74,6 +79,7 @@ def parse_args(argv: Sequence[str], env: dict[str, str]) -> RunnerSettings:
         command=tuple(shlex.split(args.command)) if args.command else None,
         pod_backoff_s=max(args.pod_backoff, 0.0),
         workdir=args.workdir,
+        topology=shared_env.redis_topology(env),
     )
 
 
@@ -96,7 +102,7 @@ class ScaledJobRunner:
         self,
         manifest: ScaledJobManifest,
         jobs: LocalJobs,
-        client: aioredis.Redis,
+        client: AnyRedis,
         polling_interval_s: float,
         out: TextIO = sys.stdout,
     ) -> None:
@@ -166,35 +172,45 @@ def stop_events() -> tuple[asyncio.Event, asyncio.Event]:
 
 async def serve(
     settings: RunnerSettings,
-    manifest: ScaledJobManifest,
+    manifests: Sequence[ScaledJobManifest],
     workroot: Path,
     host_env: dict[str, str],
 ) -> None:
-    jobs = LocalJobs(
-        manifest,
-        workroot,
-        command=settings.command,
-        host_env=host_env,
-        pod_backoff_s=settings.pod_backoff_s,
-    )
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    interval = settings.polling_interval_s or manifest.polling_interval_s
-    runner = ScaledJobRunner(manifest, jobs, client, interval)
+    """Run the ScaledJob of every shard until a signal, then drain them all."""
+    client = metric_client(settings.redis_url, settings.topology)
+    runners = [
+        ScaledJobRunner(
+            manifest,
+            LocalJobs(
+                manifest,
+                workroot,
+                command=settings.command,
+                host_env=host_env,
+                pod_backoff_s=settings.pod_backoff_s,
+            ),
+            client,
+            settings.polling_interval_s or manifest.polling_interval_s,
+        )
+        for manifest in manifests
+    ]
     stop, killed = stop_events()
-    logger.info(
-        "running ScaledJob %s: metric from %s every %ss, Jobs run: %s",
-        manifest.name,
-        redact_url(settings.redis_url),
-        interval,
-        shlex.join(jobs.command),
-    )
+    for runner in runners:
+        logger.info(
+            "running ScaledJob %s: metric from %s every %ss, Jobs run: %s",
+            runner.manifest.name,
+            redact_url(settings.redis_url),
+            runner.polling_interval_s,
+            shlex.join(runner.jobs.command),
+        )
     try:
-        await runner.run(stop)
-        await runner.drain(killed)
+        await asyncio.gather(*(runner.run(stop) for runner in runners))
+        await asyncio.gather(*(runner.drain(killed) for runner in runners))
     finally:
-        jobs.kill_all()
+        for runner in runners:
+            runner.jobs.kill_all()
         await client.aclose()
-    print(f"{manifest.name}: stopped, no Job running", file=sys.stdout, flush=True)
+    for runner in runners:
+        print(f"{runner.manifest.name}: stopped, no Job running", file=sys.stdout, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         manifest = load_manifest(settings.manifest_path)
         env.setdefault(ENV_REDIS_URL, settings.redis_url)
         missing = check_env_sources(manifest, env)
+        manifests = per_shard(manifest, settings.topology, env)
     except (SettingsError, ManifestError) as error:
         print(f"scaledjob: {error}", file=sys.stderr)
         return 2
@@ -213,8 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.warning("not in the runner's env, Jobs use their defaults: %s", ", ".join(missing))
     if settings.workdir is not None:
         settings.workdir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(serve(settings, manifest, settings.workdir, env))
+        asyncio.run(serve(settings, manifests, settings.workdir, env))
         return 0
     with tempfile.TemporaryDirectory(prefix=f"{manifest.name}-") as workroot:
-        asyncio.run(serve(settings, manifest, Path(workroot), env))
+        asyncio.run(serve(settings, manifests, Path(workroot), env))
     return 0

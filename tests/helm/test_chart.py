@@ -322,7 +322,12 @@ def test_every_pod_is_locked_down(renders: dict[Any, list[Manifest]], scenario: 
 def test_processor_jobs_keep_their_contract(
     renders: dict[Any, list[Manifest]], scenario: str
 ) -> None:
-    scaledjob = find(renders[HELM_VERSIONS[0], scenario], "ScaledJob")
+    # One ScaledJob per shard (config.voteShards): each keeps it.
+    for scaledjob in find_all(renders[HELM_VERSIONS[0], scenario], "ScaledJob"):
+        check_processor_contract(scaledjob)
+
+
+def check_processor_contract(scaledjob: Manifest) -> None:
     spec, target = scaledjob["spec"], scaledjob["spec"]["jobTargetRef"]
     assert spec["scalingStrategy"]["strategy"] == "accurate"
     assert spec["scalingStrategy"]["pendingPodConditions"] == ["Ready"]
@@ -346,13 +351,18 @@ def test_sweeper_runs_the_scaledjobs_pod_on_a_schedule(
     renders: dict[Any, list[Manifest]], scenario: str
 ) -> None:
     manifests = renders[HELM_VERSIONS[0], scenario]
-    scaledjob, sweeper = find(manifests, "ScaledJob"), find(manifests, "CronJob")
-    job = sweeper["spec"]["jobTemplate"]["spec"]
-    assert job["template"] == scaledjob["spec"]["jobTargetRef"]["template"]
-    assert (
-        job["activeDeadlineSeconds"] == scaledjob["spec"]["jobTargetRef"]["activeDeadlineSeconds"]
-    )
-    assert sweeper["spec"]["concurrencyPolicy"] == "Forbid"
+    # One sweeper per shard, each running its shard's ScaledJob pod.
+    pairs = zip(find_all(manifests, "ScaledJob"), find_all(manifests, "CronJob"), strict=True)
+    for scaledjob, sweeper in pairs:
+        job = sweeper["spec"]["jobTemplate"]["spec"]
+        assert job["template"] == scaledjob["spec"]["jobTargetRef"]["template"]
+        deadline = scaledjob["spec"]["jobTargetRef"]["activeDeadlineSeconds"]
+        assert job["activeDeadlineSeconds"] == deadline
+        assert sweeper["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+def find_all(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [doc for doc in manifests if doc["kind"] == kind]
 
 
 def test_sweeper_can_be_turned_off() -> None:

@@ -10,7 +10,7 @@ from votecontract.names import StreamNames
 
 
 def monitor(redis: aioredis.Redis, names: StreamNames, max_backlog: int = 3) -> BacklogMonitor:
-    return BacklogMonitor(redis, names, max_backlog, interval=0.05, timeout=30.0)
+    return BacklogMonitor(redis, [names], max_backlog, interval=0.05, timeout=30.0)
 
 
 async def test_ensure_group_creates_stream_and_group_at_zero_and_tolerates_busygroup(

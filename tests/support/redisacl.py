@@ -14,6 +14,7 @@ from tests.support.certs import TlsFiles
 from tests.support.paths import ROOT
 from tests.support.servers import ThrowawayRedis, free_port
 from votecontract.names import StreamNames
+from votecontract.topology import layout_key, untagged
 
 ACL_TEMPLATE = ROOT / "helm" / "files" / "redis-users.acl"
 ROLES = ("ingest", "processor", "keda")
@@ -25,14 +26,17 @@ def new_passwords() -> dict[str, str]:
     return {role: f"pw-{role}-{secrets.token_hex(12)}" for role in (*ROLES, ADMIN)}
 
 
-def render_acl(names: StreamNames, passwords: dict[str, str]) -> str:
-    """The role lines for `names`, passwords as SHA-256 hashes (as the chart renders them)."""
+def render_acl(names: StreamNames, passwords: dict[str, str], shards: int = 1) -> str:
+    """The role lines for `names`, passwords as SHA-256 hashes (as the chart renders them);
+    with shards > 1 the key patterns cover every shard's stream (`{<stream>:[0-9]*}`)."""
     for name in (names.stream, names.dead_letter):
         assert not _GLOB.search(name), f"{name!r} would be a glob pattern in the ACL"
+    stream = names.stream if shards == 1 else "{" + untagged(names.stream) + ":[0-9]*}"
     text = ACL_TEMPLATE.read_text()
     values = {
-        "STREAM": names.stream,
-        "DEAD_LETTER_STREAM": names.dead_letter,
+        "STREAM": stream,
+        "DEAD_LETTER_STREAM": stream + ":dead",
+        "LAYOUT_KEY": layout_key(names),
         **{
             f"{role.upper()}_PASSWORD_SHA256": hashlib.sha256(passwords[role].encode()).hexdigest()
             for role in ROLES

@@ -18,6 +18,7 @@ from tests.support.helmchart import (
     values_args,
 )
 from votecontract import names
+from votecontract.topology import RedisTopology
 
 pytestmark = pytest.mark.helm
 
@@ -62,12 +63,18 @@ def test_stream_and_group_agree_everywhere(
 ) -> None:
     manifests = renders[scenario]
     config = find(manifests, "ConfigMap", "vote-pipeline")["data"]
-    scaledjob = find(manifests, "ScaledJob")
-    trigger = scaledjob["spec"]["triggers"][0]["metadata"]
-    env = {item["name"]: item.get("value") for item in pod_spec(scaledjob)["containers"][0]["env"]}
     stream, group = config[names.ENV_VOTE_STREAM], config[names.ENV_VOTE_GROUP]
-    assert (trigger["stream"], trigger["consumerGroup"]) == (stream, group)
-    assert (env[names.ENV_VOTE_STREAM], env[names.ENV_VOTE_GROUP]) == (stream, group)
+    # Each shard's trigger is on the stream votecontract names for its VOTE_SHARD.
+    shards = RedisTopology.from_env(config).streams(names.StreamNames(stream, group))
+    scaledjobs = [doc for doc in manifests if doc["kind"] == "ScaledJob"]
+    assert len(scaledjobs) == len(shards)
+    for scaledjob in scaledjobs:
+        trigger = scaledjob["spec"]["triggers"][0]["metadata"]
+        container = pod_spec(scaledjob)["containers"][0]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        shard = int(env.get(names.ENV_VOTE_SHARD) or 0)
+        assert (trigger["stream"], trigger["consumerGroup"]) == (shards[shard].stream, group)
+        assert (env[names.ENV_VOTE_STREAM], env[names.ENV_VOTE_GROUP]) == (stream, group)
 
 
 def test_defaults_are_those_of_names_py(renders: dict[str, list[Manifest]]) -> None:
