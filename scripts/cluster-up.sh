@@ -7,11 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=${CLUSTER_STATE:-${TMPDIR:-/tmp}/vote-pipeline-cluster}
-PY=${PY:-.venv/bin/python}
+py=.venv/bin/python
 
 bash scripts/build-control-plane.sh >/dev/null
 KEDA_LOG_LEVEL=${KEDA_LOG_LEVEL:-debug} bash scripts/controlplane-up.sh "$state"
-setsid "$PY" -m processor.nodeagent --kubeconfig "$state/kubeconfig" --workdir "$state/agent" \
+setsid "$py" -m processor.nodeagent --kubeconfig "$state/kubeconfig" --workdir "$state/agent" \
   >"$state/logs/node-agent.log" 2>&1 &
 echo $! >"$state/pids/node-agent.pid"
 echo "cluster-up: node agent pid $(cat "$state/pids/node-agent.pid"), log $state/logs/node-agent.log" >&2
