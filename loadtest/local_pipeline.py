@@ -46,10 +46,13 @@ class PipelineConfig:
     max_backlog: int | None = None
     polling_interval_s: float | None = None
     manifest: Path = DEFAULT_MANIFEST
+    # Set before the rest, e.g. the container image's ENV (loadtest/entrypoint.py).
+    base_env: tuple[tuple[str, str], ...] = ()
 
     def environ(self) -> dict[str, str]:
         """The variables every part (and reconciliation) reads its settings from."""
         env = {
+            **dict(self.base_env),
             ENV_REDIS_URL: self.redis_url,
             ENV_DATABASE_URL: self.database_url,
             ENV_VOTE_STREAM: self.names.stream,
