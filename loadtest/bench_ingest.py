@@ -152,6 +152,19 @@ def summary_lines(rounds: list[tuple[Run, Run]], verdict: Verdict, client: str) 
     return lines
 
 
+def document(
+    rounds: list[tuple[Run, Run]], verdict: Verdict, client: str, connections: int
+) -> dict[str, object]:
+    """The figures as JSON for the report (loadtest/report.py)."""
+    return {
+        "client": client,
+        "connections": connections,
+        "rounds": [[asdict(r.load) | {"cpu_us_per_request": r.cpu_us_per_request} for r in pair]
+                   for pair in rounds],
+        "verdict": asdict(verdict),
+    }  # fmt: skip
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per run")
@@ -188,11 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     accepted = sum(pair[1].load.requests for pair in rounds)
     print(f"({entries} entries written to {stream}, now deleted; {accepted} measured 202s)")
     if args.json:
-        document = {"client": args.client, "connections": args.connections,
-                    "rounds": [[asdict(r.load) | {"cpu_us_per_request": r.cpu_us_per_request}
-                                for r in pair] for pair in rounds],
-                    "verdict": asdict(verdict)}  # fmt: skip
-        args.json.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        text = json.dumps(document(rounds, verdict, args.client, args.connections), indent=1)
+        args.json.write_text(text, encoding="utf-8")
     return 0 if verdict.ratio is not None else 1
 
 

@@ -317,9 +317,14 @@ def report(args: argparse.Namespace, rates: Rates, entry_bytes: float, pending: 
         f"Redis per entry         {entry_bytes:.0f} B waiting, {pending:.0f} B more while pending"
     )
     if args.json:
-        document = asdict(rates) | {"entries": args.entries, "redis_entry_bytes": entry_bytes,
-                                    "redis_pending_entry_bytes": pending}  # fmt: skip
-        args.json.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        text = json.dumps(document(rates, args.entries, entry_bytes, pending), indent=1)
+        args.json.write_text(text, encoding="utf-8")
+
+
+def document(rates: Rates, entries: int, entry_bytes: float, pending: float) -> dict[str, Any]:
+    """The figures as JSON for the report (loadtest/report.py)."""
+    return asdict(rates) | {"entries": entries, "redis_entry_bytes": entry_bytes,
+                            "redis_pending_entry_bytes": pending}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -283,6 +283,16 @@ def summary(done: list[Step], samples: Samples, args: argparse.Namespace) -> lis
     return lines
 
 
+def document(
+    done: list[Step], samples: Samples, series: dict[str, list[float]], lines: list[str],
+    polling_interval_s: float,
+) -> dict[str, object]:  # fmt: skip
+    """The figures as JSON for the report (loadtest/report.py); Python's json writes and
+    reads an infinite p99 as Infinity."""
+    return {"steps": [asdict(s) for s in done], "samples": asdict(samples), "per_second": series,
+            "summary": lines, "polling_interval_s": polling_interval_s}  # fmt: skip
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start-rate", type=float, default=2000.0, help="votes/s of step 1")
@@ -336,10 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         budget = steps.latency_budget_s(args.polling_interval)
         charts.sustained_chart(series, samples, spans, budget, args.chart)
     if args.json:
-        document = {"steps": [asdict(s) for s in done], "samples": asdict(samples),
-                    "per_second": series, "summary": lines,
-                    "polling_interval_s": args.polling_interval}  # fmt: skip
-        args.json.write_text(json.dumps(document), encoding="utf-8")
+        text = json.dumps(document(done, samples, series, lines, args.polling_interval))
+        args.json.write_text(text, encoding="utf-8")
     return 0 if any(s.verdict == "ok" for s in done) else 1
 
 
