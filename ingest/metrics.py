@@ -91,9 +91,7 @@ class _HotMetrics(Collector):
             ("vote_write_batch_size", "XADDs packed into one socket write", self.batch_size),
             ("vote_request_seconds", "POST /vote handling time", self.latency),
         ):
-            yield HistogramMetricFamily(
-                name, doc, buckets=hist.cumulative(), sum_value=hist.total
-            )
+            yield HistogramMetricFamily(name, doc, buckets=hist.cumulative(), sum_value=hist.total)
 
 
 @dataclass
