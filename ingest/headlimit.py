@@ -17,6 +17,7 @@ it over (four more calls for a three-header request) cost 2-3% of the service's 
 from __future__ import annotations
 
 import json
+from itertools import chain
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -60,7 +61,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._refuse()
 
     def on_headers_complete(self) -> None:
-        size = len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
+        size = len(self.url) + sum(map(len, chain.from_iterable(self.headers)))
         if size + _HEADER_OVERHEAD * len(self.headers) > self.head_limit:
             self._too_large = True
             raise HeadTooLargeError
