@@ -22,9 +22,23 @@ test: venv
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest
 
+# Benchmarks need wrk (installed here when missing) and Redis/PostgreSQL (docs/benchmarks.md).
 .PHONY: bench-ingest
 bench-ingest: venv
+	bash scripts/install-packages.sh wrk
+	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.bench_ingest
+
+.PHONY: bench-sustained
+bench-sustained: venv  ## wrk at stepped rates against ingest + the local runner
+	bash scripts/install-packages.sh wrk
+	bash scripts/ensure-services.sh
+	$(PY) -m loadtest.bench_sustained
+
+.PHONY: profile-ingest
+profile-ingest: venv  ## cProfile of exactly N votes in the production server
+	bash scripts/ensure-services.sh
+	$(PY) -m loadtest.profile_ingest
 
 .PHONY: helm-check
 # The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation.
@@ -40,10 +54,13 @@ dev:
 
 .PHONY: bench-processor
 bench-processor: venv
+	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.bench_processor
 
 .PHONY: bench-results
 bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
+	bash scripts/install-packages.sh wrk
+	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.bench_results
 
 # Load test and benchmark report (docs/benchmarks.md).
@@ -58,6 +75,7 @@ loadtest: venv
 	USERS=$(USERS) SPAWN_RATE=$(SPAWN_RATE) DURATION=$(DURATION) bash scripts/loadtest.sh
 
 report: venv
+	bash scripts/install-packages.sh wrk
 	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.report
 
