@@ -1,6 +1,6 @@
 """Ingest throughput against a bare Starlette endpoint, measured in the same run.
 
-    python -m loadtest.bench_ingest [--duration 10] [--connections 64] [--rounds 5]
+    python -m loadtest.bench_ingest [--duration 6] [--connections 64] [--rounds 9]
                                     [--client wrk|asyncio] [--json PATH]
 
 The product runs as the container runs it: `python -m ingest` with the image's environment
@@ -167,9 +167,9 @@ def document(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per run")
+    parser.add_argument("--duration", type=float, default=6, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved runs per app")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved runs per app")
     parser.add_argument("--client", choices=CLIENTS, default="wrk",
                         help="asyncio only to compare clients: it saturates first")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
