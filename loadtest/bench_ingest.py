@@ -12,7 +12,10 @@ interleaved rounds (bare, ingest, ingest, bare, ...), so both see the same backg
 Each run reports requests/s, p50/p99, the server's CPU time per request and the load
 generator's CPU use. A round whose generator was saturated (>= 0.9 core) does not count;
 without a valid majority of rounds no ratio is printed. The ratio is the median of the
-round-by-round ratios, with their range.
+round-by-round ratios, with their range. When the servers did not get most of a core (the
+machine busy with other work), req/s shows how the scheduler shared the cores, not what the
+servers can do: the ratio of CPU time per request is then the figure, and the req/s ratio
+is printed as not comparable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import uuid
 from dataclasses import asdict, dataclass
@@ -33,7 +37,13 @@ from starlette.routing import Route
 
 from loadtest.entrypoint import Server, production_ingest
 from loadtest.httpload import CLIENTS, Drive, drive, free_port, serve
-from loadtest.measure import Spread, generator_saturated, paired_ratios, tree_cpu_seconds
+from loadtest.measure import (
+    Spread,
+    generator_saturated,
+    paired_ratios,
+    server_starved,
+    tree_cpu_seconds,
+)
 from votecontract.names import ENV_LOG_FORMAT, ENV_MAX_BACKLOG, ENV_REDIS_URL, ENV_VOTE_STREAM
 
 BODY = b'{"option": "cats", "voter_id": "bench-voter"}'
@@ -107,6 +117,12 @@ class Verdict:
     ratio: Spread | None  # ingest/bare req/s, None when refused
     cpu_ratio: Spread | None  # bare/ingest CPU per request (> 1: ingest is cheaper)
     refusal: str = ""
+    server_cores: float = 1.0  # the lower of the two servers' median CPU use, in cores
+
+    @property
+    def starved(self) -> bool:
+        """The servers did not get a core: req/s then measures the machine's scheduler."""
+        return server_starved(self.server_cores)
 
 
 def judge(rounds: list[tuple[Run, Run]]) -> Verdict:
@@ -125,7 +141,8 @@ def judge(rounds: list[tuple[Run, Run]]) -> Verdict:
     cpu = paired_ratios(
         [r.cpu_us_per_request for r in bare], [r.cpu_us_per_request for r in ingest]
     )
-    return Verdict(len(valid), len(rounds), Spread.of(rps), Spread.of(cpu))
+    cores = min(statistics.median(r.server_cores for r in runs) for runs in (bare, ingest))
+    return Verdict(len(valid), len(rounds), Spread.of(rps), Spread.of(cpu), "", cores)
 
 
 def summary_lines(rounds: list[tuple[Run, Run]], verdict: Verdict, client: str) -> list[str]:
@@ -141,6 +158,13 @@ def summary_lines(rounds: list[tuple[Run, Run]], verdict: Verdict, client: str) 
         )
     if verdict.ratio is None or verdict.cpu_ratio is None:
         lines.append(f"ingest/bare: REFUSED ({verdict.refusal})")
+    elif verdict.starved:
+        lines.append(
+            f"ingest/bare: {verdict.cpu_ratio.text('.2f')}x by server CPU per request"
+            f" (median (range) of {verdict.valid_rounds} of {verdict.rounds} rounds);"
+            f" req/s {verdict.ratio.text('.2f')}x NOT COMPARABLE: the servers got"
+            f" {verdict.server_cores:.2f} of a core (median), the machine was busy"
+        )
     else:
         lines.append(
             f"ingest/bare: {verdict.ratio.text('.2f')}x req/s,"

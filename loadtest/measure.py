@@ -2,7 +2,9 @@
 load generator (not the server) was the bottleneck, and the median and spread of rounds.
 
 A generator busy for most of a core is saturated: the server could have taken more, so a
-ratio between two servers would compare the generator with itself and is refused.
+ratio between two servers would compare the generator with itself and is refused. A server
+that used much less than a core while the generator was not saturated was starved by other
+work on the machine: its req/s then measures the scheduler; CPU per request does not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 import psutil
 
 GENERATOR_SATURATED_CORES = 0.9  # of the one core a single-threaded generator can use
+# A one-process server that is the bottleneck keeps its core busy; one that used less than
+# this while the generator was not saturated was waiting for a core other processes held.
+SERVER_STARVED_CORES = 0.8
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -43,6 +48,10 @@ def tree_rss_bytes(pid: int) -> int:
 
 def generator_saturated(generator_cores: float) -> bool:
     return generator_cores >= GENERATOR_SATURATED_CORES
+
+
+def server_starved(server_cores: float) -> bool:
+    return server_cores < SERVER_STARVED_CORES
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from loadtest import charts
 from loadtest.ledger import read_ledger
 from loadtest.local_pipeline import REPO_ROOT, LocalPipeline
 from loadtest.machine import describe_machine
-from loadtest.measure import Spread
+from loadtest.measure import Spread, server_starved
 from loadtest.run import LoadTest, own_pipeline_config, run_against
 from loadtest.timeline import Timeline, run_timeline
 from votecontract.environment import process_environ
@@ -107,6 +107,10 @@ def ingest_row(bench: BenchRun) -> str:
     ratio = spread(verdict["ratio"], ".2f")
     if verdict["ratio"] is None:
         ratio += f" ({verdict['refusal']})"
+    elif server_starved(verdict["server_cores"]):
+        ratio = (f"{spread(verdict['cpu_ratio'], '.2f')}x by CPU per request; req/s {ratio}x"
+                 f" not comparable (the servers got {verdict['server_cores']:.2f} of a core:"
+                 " the machine was busy)")  # fmt: skip
     else:
         ratio += f"x req/s; {spread(verdict['cpu_ratio'], '.2f')}x by CPU per request"
     return (f"| ingest `POST /vote` (`python -m ingest`, wrk, {fig['connections']} connections)"

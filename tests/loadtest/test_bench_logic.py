@@ -10,6 +10,7 @@ from loadtest.httpload import Drive
 def run(
     name: str, rate: float, cpu_s: float, generator_cores: float, errors: int = 0
 ) -> bench_ingest.Run:
+    """A 10 s run; `cpu_s` of server CPU (9: the server busy 0.9 of a core)."""
     load = Drive("wrk", int(rate * 10), 10.0, rate, 1.0, 5.0, errors, generator_cores)
     return bench_ingest.Run(name, load, cpu_s)
 
@@ -72,3 +73,21 @@ def test_the_real_dockerfile_sets_host_and_port() -> None:
     env = image_env(DOCKERFILE.read_text(encoding="utf-8"))
     assert env["PORT"] == "8000"
     assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_starved_servers_make_the_cpu_ratio_the_figure_and_req_s_not_comparable() -> None:
+    # 1 s of CPU in a 10 s run: the servers had a tenth of a core
+    starved = [(run("bare", 1000, 1.0, 0.2), run("ingest", 800, 0.7, 0.2))] * 3
+    verdict = bench_ingest.judge(starved)
+    assert verdict.starved
+    line = bench_ingest.summary_lines(starved, verdict, "wrk")[-1]
+    assert line.startswith("ingest/bare: 1.14 (1.14-1.14)x by server CPU per request")
+    assert "req/s 0.80 (0.80-0.80)x NOT COMPARABLE: the servers got 0.07 of a core" in line
+
+
+def test_servers_with_a_core_each_give_both_ratios() -> None:
+    busy = [(run("bare", 1000, 9.0, 0.2), run("ingest", 1100, 9.0, 0.2))] * 3
+    verdict = bench_ingest.judge(busy)
+    assert not verdict.starved
+    line = bench_ingest.summary_lines(busy, verdict, "wrk")[-1]
+    assert line.startswith("ingest/bare: 1.10 (1.10-1.10)x req/s, 1.10 (1.10-1.10)x by server")
