@@ -97,3 +97,13 @@ def test_charts_are_png_files(tmp_path: Path) -> None:
 
 def test_recorded_bursts_are_smoothed_by_a_trailing_mean() -> None:
     assert charts.rolling_mean([0, 10, 0, 10], 2) == [0.0, 5.0, 5.0, 5.0]
+
+
+def test_no_sustained_rate_names_the_lowest_rate_tried_and_why() -> None:
+    bench = sustained_run()
+    for step in bench.figures["steps"]:
+        step["verdict"] = "backlog reached 9,000 (> 2 s of votes)"
+    benches = {"ingest": ingest_run(), "processor": processor_run(), "sustained": bench}
+    e2e = report.EndToEnd(LoadTest(20, 5, "30s", Path("s.json")), 0, SUMMARY, TIMELINE)
+    text = report.render({}, benches, e2e, "1.0 1.0 1.0")
+    assert "no rate sustained (down to 6,000 votes/s offered: backlog reached 9,000" in text
