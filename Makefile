@@ -42,9 +42,23 @@ cluster-test: venv
 	bash scripts/build-control-plane.sh >/dev/null
 	$(PY) -m pytest -m cluster
 
+# Benchmarks need wrk (installed here when missing) and Redis/PostgreSQL (docs/benchmarks.md).
 .PHONY: bench-ingest
 bench-ingest: venv
+	bash scripts/install-packages.sh wrk
+	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.bench_ingest
+
+.PHONY: bench-sustained
+bench-sustained: venv  ## wrk at stepped rates against ingest + the local runner
+	bash scripts/install-packages.sh wrk
+	bash scripts/ensure-services.sh
+	$(PY) -m loadtest.bench_sustained
+
+.PHONY: profile-ingest
+profile-ingest: venv  ## cProfile of exactly N votes in the production server
+	bash scripts/ensure-services.sh
+	$(PY) -m loadtest.profile_ingest
 
 .PHONY: helm-check
 # The chart's checks alone: helm lint/template with helm 3 and 4, manifest validation, and the
@@ -63,10 +77,13 @@ dev:
 
 .PHONY: bench-processor
 bench-processor: venv
+	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.bench_processor
 
 .PHONY: bench-results
 bench-results: venv  ## GET /results under load: cached vs uncached vs a bare endpoint
+	bash scripts/install-packages.sh wrk
+	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.bench_results
 
 # Load test and benchmark report (docs/benchmarks.md).
@@ -81,6 +98,7 @@ loadtest: venv
 	USERS=$(USERS) SPAWN_RATE=$(SPAWN_RATE) DURATION=$(DURATION) bash scripts/loadtest.sh
 
 report: venv
+	bash scripts/install-packages.sh wrk
 	bash scripts/ensure-services.sh
 	$(PY) -m loadtest.report
 

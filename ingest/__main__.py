@@ -40,7 +40,20 @@ def main() -> int:
             "group": settings.names.group,
         },
     )
-    config = uvicorn.Config(
+    server = uvicorn.Server(uvicorn_config(settings))
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    # handler SIGTERM would then kill the process, so a clean drain would not exit 0.
+    signal.signal(signal.SIGTERM, _after_shutdown)
+    server.run()
+    if not server.started:
+        return 3
+    logger.info("ingest stopped")
+    return 0
+
+
+def uvicorn_config(settings: IngestSettings) -> uvicorn.Config:
+    """The server `python -m ingest` runs (loadtest/profile_ingest.py profiles the same)."""
+    return uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -52,15 +65,6 @@ def main() -> int:
         limit_concurrency=settings.limit_concurrency,
         timeout_keep_alive=settings.keep_alive_s,
     )
-    server = uvicorn.Server(config)
-    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
-    # handler SIGTERM would then kill the process, so a clean drain would not exit 0.
-    signal.signal(signal.SIGTERM, _after_shutdown)
-    server.run()
-    if not server.started:
-        return 3
-    logger.info("ingest stopped")
-    return 0
 
 
 def _drop_color_message(record: logging.LogRecord) -> bool:

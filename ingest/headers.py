@@ -2,6 +2,7 @@
 
 The page's script and styles are files under /static (no inline script or style), so the
 Content-Security-Policy allows only this origin and forbids framing, plugins and <base>.
+POST /vote bypasses the middleware (ingest/app.py) and adds `security_headers(scope)` itself.
 """
 
 from __future__ import annotations
@@ -21,10 +22,28 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 # Only over HTTPS (browsers ignore it otherwise); a year, the usual preload minimum.
 HSTS = (b"strict-transport-security", b"max-age=31536000")
+_OVER_HTTPS = (*SECURITY_HEADERS, HSTS)
+
+
+def security_headers(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response to `scope` carries (built once, not per request)."""
+    return _OVER_HTTPS if scope.get("scheme") == "https" else SECURITY_HEADERS
+
+
+def adding_security_headers(scope: Scope, send: Send) -> Send:
+    """`send`, adding the security headers to the response start."""
+    extra = security_headers(scope)
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return send_with_headers
 
 
 class SecurityHeaders:
-    """ASGI middleware adding SECURITY_HEADERS (and HSTS over HTTPS) to each response."""
+    """ASGI middleware adding the security headers (and HSTS over HTTPS) to each response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,11 +52,4 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = (*SECURITY_HEADERS, HSTS) if scope.get("scheme") == "https" else SECURITY_HEADERS
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, adding_security_headers(scope, send))

@@ -4,15 +4,20 @@ httptools, the fast parser uvicorn uses when it is installed, buffers a request 
 size (measured: a 4 MB header is accepted), so one connection could make a worker hold
 megabytes. This protocol refuses a head over `limit` bytes with 431 and a JSON error, then
 closes the connection, in two places:
-- as the parser hands over the URL and each header (their sizes add up);
 - as bytes arrive while a head is incomplete: httptools hands a header over only once it is
-  complete, so a single endless header is cut off here, at most one socket read (64 KiB)
-  after crossing the limit.
+  complete, so a single endless header is cut off here, at most one socket read after
+  crossing the limit;
+- once the head is complete, before the request is dispatched, by its exact size (the URL
+  and the headers as uvicorn collected them): this catches a head that arrived in the same
+  read as the end of the previous request's body, which the first check does not count.
+Two Python calls per request beyond uvicorn's own; counting each header as the parser hands
+it over (four more calls for a three-header request) cost 2-3% of the service's CPU per vote.
 """
 
 from __future__ import annotations
 
 import json
+from itertools import chain
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -45,7 +50,6 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._received = 0  # bytes received since the last head completed
-        self._parsed = 0  # bytes of the current head handed over by the parser
         self._in_body = False
         self._too_large = False
 
@@ -56,19 +60,11 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         if not self._in_body and self._received > self.head_limit:
             self._refuse()
 
-    def on_message_begin(self) -> None:
-        self._parsed = 0
-        super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + _HEADER_OVERHEAD)
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        size = len(self.url) + sum(map(len, chain.from_iterable(self.headers)))
+        if size + _HEADER_OVERHEAD * len(self.headers) > self.head_limit:
+            self._too_large = True
+            raise HeadTooLargeError
         self._in_body, self._received = True, 0
         super().on_headers_complete()
 
@@ -81,12 +77,6 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._refuse()
         else:
             super().send_400_response(msg)
-
-    def _count(self, size: int) -> None:
-        self._parsed += size
-        if self._parsed > self.head_limit:
-            self._too_large = True
-            raise HeadTooLargeError
 
     def _refuse(self) -> None:
         if not self.transport.is_closing():

@@ -1,9 +1,10 @@
 """POST /vote: validate, append to the stream, answer 202 once Redis confirmed (303 to the
 voting page for a browser's plain form submission).
 
-The endpoint is a bare ASGI app rather than a Request/Response function: it is the service's
-hot path, and skipping Starlette's per-request objects on success is measurable (see
-loadtest/bench_ingest.py). Errors still go through JSONResponse.
+The endpoint is a bare ASGI app rather than a Request/Response function, called before
+Starlette's middleware and router (ingest/app.py): it is the service's hot path, and skipping
+Starlette's per-request objects is measurable (see loadtest/bench_ingest.py). It adds the
+security headers itself. Errors still go through JSONResponse.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from ingest.cookies import COOKIE_LAST_VOTE, COOKIE_MAX_AGE_S, VOTER_COOKIE
 from ingest.errors import error_response, unavailable
+from ingest.headers import adding_security_headers, security_headers
 from ingest.votes import (
     VoteError,
     check_content_length,
@@ -46,8 +48,9 @@ class VoteEndpoint:
             status, headers, body = await _accept(scope, receive, state)
         except VoteError as error:
             state.metrics.reject(error.reason)
-            await error_response(error)(scope, receive, send)
+            await error_response(error)(scope, receive, adding_security_headers(scope, send))
         else:
+            headers.extend(security_headers(scope))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         state.metrics.latency.observe(time.perf_counter() - started)
@@ -159,4 +162,6 @@ def _voter_cookie(voter_id: str, secure: bool) -> bytes:
     return morsel.OutputString().encode("latin-1")
 
 
-routes = [Route("/vote", VoteEndpoint(), methods=["POST"])]
+endpoint = VoteEndpoint()
+# The route answers the other methods (405); POST is dispatched to `endpoint` by ingest/app.py.
+routes = [Route("/vote", endpoint, methods=["POST"])]

@@ -19,6 +19,7 @@ JSON_MEDIA_TYPE = "application/json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MEDIA_TYPES = (JSON_MEDIA_TYPE, FORM_MEDIA_TYPE)
 VOTER_ID_PATTERN = re.compile(VOTER_ID_REGEX)
+_DECODER = json.JSONDecoder()  # what json.loads uses for a str
 
 
 @dataclass
@@ -92,7 +93,7 @@ async def read_limited(receive: Receive, limit: int) -> bytes:
 
 def parse_ballot(kind: str, body: bytes, options: Collection[str]) -> Ballot:
     """The vote in `body` (of media type `kind`), checked against `options`."""
-    fields = _json_fields(body) if kind == JSON_MEDIA_TYPE else _form_fields(body)
+    fields = json_fields(body) if kind == JSON_MEDIA_TYPE else _form_fields(body)
     if FIELD_OPTION not in fields or fields[FIELD_OPTION] is None:
         raise VoteError(400, "missing_field", f"the body must contain '{FIELD_OPTION}'")
     option = fields[FIELD_OPTION]
@@ -122,9 +123,18 @@ def new_voter_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _json_fields(body: bytes) -> dict[str, Any]:
+def json_fields(body: bytes) -> dict[str, Any]:
+    """The object of a JSON body, read exactly as `json.loads(body)` reads it.
+
+    A UTF-8 body is decoded and parsed directly: `json.loads` on bytes first guesses the
+    encoding in Python (several calls per vote). A body that fails that way (UTF-16/32, a
+    UTF-8 BOM, lone surrogates, or not JSON at all) goes through `json.loads` for its verdict.
+    """
     try:
-        fields = json.loads(body)
+        try:
+            fields = _DECODER.decode(body.decode())
+        except ValueError:
+            fields = json.loads(body)
     except (ValueError, RecursionError):
         raise VoteError(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(fields, dict):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import redis
 
-from loadtest.httpload import LoadFigures, free_port, load, use_wrk
+from loadtest.httpload import LoadFigures, free_port, load
 from votecontract.names import (
     ENV_ACK_DURABILITY,
     ENV_HOST,
@@ -168,9 +168,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="runs per level")
-    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk")
     args = parser.parse_args()
-    client = "wrk" if use_wrk(args.client) else "asyncio client"
+    client = "wrk" if args.client == "wrk" else "asyncio client (explicit --client asyncio)"
     print(f"load: {client}, {args.connections} connections, "
           f"{args.rounds} x {args.duration}s per level")  # fmt: skip
     with (

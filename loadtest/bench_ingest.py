@@ -1,21 +1,32 @@
 """Ingest throughput against a bare Starlette endpoint, measured in the same run.
 
-    python -m loadtest.bench_ingest [--duration 10] [--connections 64] [--rounds 1]
+    python -m loadtest.bench_ingest [--duration 6] [--connections 64] [--rounds 9]
+                                    [--client wrk|asyncio] [--json PATH]
 
-Both apps run under one uvicorn worker with the same flags and take the same load (wrk when
-installed, else a small asyncio HTTP client): requests/s, p50 and p99 for each, and the
-ratio ingest/bare. The bare endpoint parses the same JSON body (`request.json()`) and answers
-202 with a `JSONResponse`, without Redis. The ingest app writes to a stream of its own
-(`bench:<random>`), deleted afterwards.
+The product runs as the container runs it: `python -m ingest` with the image's environment
+(loadtest/entrypoint.py) on a stream of its own (`bench:<random>`, deleted afterwards). The
+baseline is a bare Starlette app (`request.json()` + `JSONResponse`, no Redis) under uvicorn
+with the flags `python -m ingest` gives it. wrk drives both with the same JSON body, in
+interleaved rounds (bare, ingest, ingest, bare, ...), so both see the same background load.
+
+Each run reports requests/s, p50/p99, the server's CPU time per request and the load
+generator's CPU use. A round whose generator was saturated (>= 0.9 core) does not count;
+without a valid majority of rounds no ratio is printed. The ratio is the median of the
+round-by-round ratios, with their range. When the servers did not get most of a core (the
+machine busy with other work), req/s shows how the scheduler shared the cores, not what the
+servers can do: the ratio of CPU time per request is then the figure, and the req/s ratio
+is printed as not comparable.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
@@ -24,10 +35,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from loadtest.httpload import LoadFigures, load, serve, use_wrk
+from loadtest.entrypoint import Server, production_ingest
+from loadtest.httpload import CLIENTS, Drive, drive, free_port, serve
+from loadtest.measure import (
+    Spread,
+    generator_saturated,
+    paired_ratios,
+    server_starved,
+    tree_cpu_seconds,
+)
 from votecontract.names import ENV_LOG_FORMAT, ENV_MAX_BACKLOG, ENV_REDIS_URL, ENV_VOTE_STREAM
 
 BODY = b'{"option": "cats", "voter_id": "bench-voter"}'
+WARM_UP_S = 2.0
 
 
 async def bare_vote(request: Request) -> Response:
@@ -44,86 +64,170 @@ bare_app = Starlette(
 )
 
 
-@dataclass(frozen=True)
-class Result:
+@dataclass(frozen=True, slots=True)
+class Run:
     name: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    cpu_us: float  # server CPU time per request: steadier than req/s on a busy machine
+    load: Drive
+    server_cpu_s: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.server_cpu_s / max(self.load.requests, 1) * 1e6
+
+    @property
+    def server_cores(self) -> float:
+        return self.server_cpu_s / self.load.seconds if self.load.seconds else 0.0
+
+    @property
+    def saturated_generator(self) -> bool:
+        return generator_saturated(self.load.generator_cores)
+
+    def line(self) -> str:
+        lo = self.load
+        flag = "  GENERATOR SATURATED" if self.saturated_generator else ""
+        return (f"{self.name:>6}: {lo.requests_per_s:8.0f} req/s  p50 {lo.p50_ms:6.2f} ms"
+                f"  p99 {lo.p99_ms:6.2f} ms  server {self.cpu_us_per_request:5.0f} us/req"
+                f" ({self.server_cores:.2f} cores)  {lo.client} {lo.generator_cores:.2f} cores"
+                f"  errors {lo.errors}{flag}")  # fmt: skip
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def measure(name: str, server: Server, args: argparse.Namespace) -> Run:
+    cpu = tree_cpu_seconds(server.pid)
+    load = drive(server.url + "/vote", args.duration, args.connections, BODY, args.client)
+    return Run(name, load, tree_cpu_seconds(server.pid) - cpu)
 
 
-def run_load(url: str, args: argparse.Namespace, duration: float) -> LoadFigures:
-    return load(url, duration, args.connections, BODY, args.client)
+def interleave(bare: Server, ingest: Server, args: argparse.Namespace) -> list[tuple[Run, Run]]:
+    """Rounds of (bare, ingest), the order alternating so neither always goes first."""
+    for server in (bare, ingest):
+        drive(server.url + "/vote", WARM_UP_S, args.connections, BODY, args.client)
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        order = [("bare", bare), ("ingest", ingest)]
+        runs = {name: measure(name, server, args) for name, server in order[:: (-1) ** number]}
+        rounds.append((runs["bare"], runs["ingest"]))
+        print(f"round {number}:\n  {runs['bare'].line()}\n  {runs['ingest'].line()}", flush=True)
+    return rounds
 
 
-def run_once(name: str, server: tuple[str, int], args: argparse.Namespace) -> Result:
-    url, pid = server[0] + "/vote", server[1]
-    cpu = cpu_seconds(pid)
-    rate, p50, p99, errors = run_load(url, args, args.duration)
-    cpu_us = (cpu_seconds(pid) - cpu) / max(rate * args.duration, 1) * 1e6
-    return Result(name, rate, p50, p99, errors, cpu_us)
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    valid_rounds: int
+    rounds: int
+    ratio: Spread | None  # ingest/bare req/s, None when refused
+    cpu_ratio: Spread | None  # bare/ingest CPU per request (> 1: ingest is cheaper)
+    refusal: str = ""
+    server_cores: float = 1.0  # the lower of the two servers' median CPU use, in cores
+
+    @property
+    def starved(self) -> bool:
+        """The servers did not get a core: req/s then measures the machine's scheduler."""
+        return server_starved(self.server_cores)
 
 
-def compare(
-    bare_server: tuple[str, int], ingest_server: tuple[str, int], args: argparse.Namespace
-) -> tuple[Result, Result]:
-    """Alternate bare and ingest runs, so that both see the same background load; the best
-    run of each counts."""
-    for base, _ in (bare_server, ingest_server):
-        run_load(base + "/vote", args, min(2, args.duration))  # warm-up
-    bare_runs, ingest_runs = [], []
-    for round_no in range(1, args.rounds + 1):
-        bare_runs.append(run_once("bare", bare_server, args))
-        ingest_runs.append(run_once("ingest", ingest_server, args))
-        ratio = ingest_runs[-1].requests_per_s / bare_runs[-1].requests_per_s
-        print(f"round {round_no}: bare {bare_runs[-1].requests_per_s:.0f} req/s, "
-              f"ingest {ingest_runs[-1].requests_per_s:.0f} req/s, ratio {ratio:.2f}")  # fmt: skip
+def judge(rounds: list[tuple[Run, Run]]) -> Verdict:
+    """Ratios over the rounds where neither run's generator saturated; refused without a
+    majority of such rounds, or when a run had errors."""
+    if any(run.load.errors for pair in rounds for run in pair):
+        return Verdict(0, len(rounds), None, None, "a run had non-2xx answers or socket errors")
+    valid = [pair for pair in rounds if not any(run.saturated_generator for run in pair)]
+    if len(valid) * 2 <= len(rounds):
+        return Verdict(len(valid), len(rounds), None, None,
+                       "the load generator, not the server, was the bottleneck")  # fmt: skip
+    bare, ingest = [p[0] for p in valid], [p[1] for p in valid]
+    rps = paired_ratios(
+        [r.load.requests_per_s for r in ingest], [r.load.requests_per_s for r in bare]
+    )
+    cpu = paired_ratios(
+        [r.cpu_us_per_request for r in bare], [r.cpu_us_per_request for r in ingest]
+    )
+    cores = min(statistics.median(r.server_cores for r in runs) for runs in (bare, ingest))
+    return Verdict(len(valid), len(rounds), Spread.of(rps), Spread.of(cpu), "", cores)
 
-    def best(runs: list[Result]) -> Result:
-        return max(runs, key=lambda run: run.requests_per_s)
 
-    return best(bare_runs), best(ingest_runs)
+def summary_lines(rounds: list[tuple[Run, Run]], verdict: Verdict, client: str) -> list[str]:
+    lines = []
+    for index, name in enumerate(("bare", "ingest")):
+        runs = [pair[index] for pair in rounds]
+        lines.append(
+            f"{name:>6}: {Spread.of([r.load.requests_per_s for r in runs]).text()} req/s"
+            f"  p50 {Spread.of([r.load.p50_ms for r in runs]).text('.2f')} ms"
+            f"  p99 {Spread.of([r.load.p99_ms for r in runs]).text('.2f')} ms"
+            f"  server {Spread.of([r.cpu_us_per_request for r in runs]).text()} us/req"
+            f"  {client} {max(r.load.generator_cores for r in runs):.2f} cores at most"
+        )
+    if verdict.ratio is None or verdict.cpu_ratio is None:
+        lines.append(f"ingest/bare: REFUSED ({verdict.refusal})")
+    elif verdict.starved:
+        lines.append(
+            f"ingest/bare: {verdict.cpu_ratio.text('.2f')}x by server CPU per request"
+            f" (median (range) of {verdict.valid_rounds} of {verdict.rounds} rounds);"
+            f" req/s {verdict.ratio.text('.2f')}x NOT COMPARABLE: the servers got"
+            f" {verdict.server_cores:.2f} of a core (median), the machine was busy"
+        )
+    else:
+        lines.append(
+            f"ingest/bare: {verdict.ratio.text('.2f')}x req/s,"
+            f" {verdict.cpu_ratio.text('.2f')}x by server CPU per request"
+            f" (median (range) of {verdict.valid_rounds} of {verdict.rounds} rounds)"
+        )
+    if client != "wrk":
+        lines.append(f"NOTE: load from the {client} client, not wrk: it may be the bottleneck")
+    return lines
 
 
-def main() -> int:
+def document(
+    rounds: list[tuple[Run, Run]], verdict: Verdict, client: str, connections: int
+) -> dict[str, object]:
+    """The figures as JSON for the report (loadtest/report.py)."""
+    return {
+        "client": client,
+        "connections": connections,
+        "rounds": [[asdict(r.load) | {"cpu_us_per_request": r.cpu_us_per_request} for r in pair]
+                   for pair in rounds],
+        "verdict": asdict(verdict),
+    }  # fmt: skip
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--duration", type=float, default=6, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per app")
-    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved runs per app")
+    parser.add_argument("--client", choices=CLIENTS, default="wrk",
+                        help="asyncio only to compare clients: it saturates first")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--redis-url", default=os.environ.get(ENV_REDIS_URL, "redis://127.0.0.1:6379/0")
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     stream = f"bench:{uuid.uuid4().hex[:12]}"
-    env = {ENV_REDIS_URL: args.redis_url, ENV_VOTE_STREAM: stream, ENV_LOG_FORMAT: "text",
-           ENV_MAX_BACKLOG: str(10**12)}  # fmt: skip
-    print(f"load: {'wrk' if use_wrk(args.client) else 'asyncio client'}, "
-          f"{args.connections} connections, {args.rounds} x {args.duration}s per app")  # fmt: skip
+    # Nothing consumes the bench stream: MAX_BACKLOG only moves the threshold of the check
+    # that every vote still makes; everything else is the image's configuration.
+    env = {ENV_REDIS_URL: args.redis_url, ENV_VOTE_STREAM: stream, ENV_MAX_BACKLOG: str(10**12)}
+    print(f"load: {args.client}, {args.connections} connections, {args.rounds} rounds x"
+          f" {args.duration:g} s per app; product: python -m ingest (image env)")  # fmt: skip
     try:
         with (
-            serve(["loadtest.bench_ingest:bare_app"], env, "/readyz") as bare_server,
-            serve(["--factory", "ingest.app:create_app"], env, "/readyz") as ingest_server,
+            serve(["loadtest.bench_ingest:bare_app"], {ENV_LOG_FORMAT: "text"}, "/readyz") as bare,
+            production_ingest(free_port(), env) as ingest,
         ):
-            bare, ingest = compare(bare_server, ingest_server, args)
+            rounds = interleave(Server(*bare), ingest, args)
         entries = redis.Redis.from_url(args.redis_url).xlen(stream)
     finally:
         redis.Redis.from_url(args.redis_url).delete(stream)
-    for result in (bare, ingest):
-        print(f"{result.name:>6}: {result.requests_per_s:9.0f} req/s  p50 {result.p50_ms:6.2f} ms"
-              f"  p99 {result.p99_ms:6.2f} ms  server CPU {result.cpu_us:5.0f} us/req"
-              f"  non-2xx {result.errors}")  # fmt: skip
-    print(f"ingest/bare: {ingest.requests_per_s / bare.requests_per_s:.2f}x req/s, "
-          f"{bare.cpu_us / ingest.cpu_us:.2f}x by server CPU per request "
-          f"({entries} entries written to {stream}, now deleted)")  # fmt: skip
-    return 1 if ingest.errors or bare.errors else 0
+    verdict = judge(rounds)
+    print("\n".join(summary_lines(rounds, verdict, args.client)))
+    accepted = sum(pair[1].load.requests for pair in rounds)
+    print(f"({entries} entries written to {stream}, now deleted; {accepted} measured 202s)")
+    if args.json:
+        text = json.dumps(document(rounds, verdict, args.client, args.connections), indent=1)
+        args.json.write_text(text, encoding="utf-8")
+    return 0 if verdict.ratio is not None else 1
 
 
 if __name__ == "__main__":

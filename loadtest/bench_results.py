@@ -2,8 +2,7 @@
 
     python -m loadtest.bench_results [--duration 10] [--connections 64]
 
-Three apps, one uvicorn worker each, take the same GET load in turn (wrk when installed,
-else a small asyncio HTTP client):
+Three apps, one uvicorn worker each, take the same GET load from wrk in turn:
 - bare: a Starlette endpoint answering a constant body of the same shape (the ceiling);
 - cached: the ingest app as deployed (results cached for 1 s);
 - uncached: the same with a zero cache age, so every request asks Postgres and Redis.
@@ -37,7 +36,7 @@ from starlette.routing import Route
 from ingest.app import create_app
 from ingest.readside.results import build_results
 from ingest.settings import IngestSettings
-from loadtest.httpload import load, serve, use_wrk
+from loadtest.httpload import load, serve
 from processor.migrate import migrate
 from votecontract.names import (
     DEFAULT_VOTE_OPTIONS,
@@ -145,7 +144,7 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
     stream = f"bench:{uuid.uuid4().hex[:12]}:votes"
-    print(f"load: {'wrk' if use_wrk('auto') else 'asyncio client'}, "
+    print(f"load: wrk, "
           f"{args.connections} connections, {args.duration:g}s per app")  # fmt: skip
     with bench_database() as database_url:
         env = {ENV_DATABASE_URL: database_url, ENV_REDIS_URL: args.redis_url,

@@ -37,7 +37,7 @@ import asyncpg
 import redis
 
 from ingest.shards import ADD_SCRIPT
-from loadtest.httpload import load, serve, use_wrk
+from loadtest.httpload import load, serve
 from loadtest.rediscluster import ClusterNode, LocalCluster, free_port
 from processor.migrate import migrate
 from votecontract.names import (
@@ -208,7 +208,7 @@ def delete_keys(target: Target, pattern: str) -> None:
 
 
 def print_table(rounds: list[Round], args: argparse.Namespace) -> None:
-    client = "wrk" if use_wrk(args.client) else "asyncio client"
+    client = "wrk" if args.client == "wrk" else "asyncio client (explicit --client asyncio)"
     print(f"\nlocal cluster 3 masters + 3 replicas; ingest: 1 worker, {client}, "
           f"{args.connections} connections, {args.duration}s; "
           f"drain: {args.entries} votes")  # fmt: skip
@@ -227,7 +227,7 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=120_000, help="votes drained per round")
     parser.add_argument("--duration", type=float, default=10.0, help="ingest seconds per round")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk")
     args = parser.parse_args()
     counts = [int(part) for part in args.shards.split(",")]
     rounds = []

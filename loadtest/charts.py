@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,11 +14,14 @@ import matplotlib.pyplot as plt
 
 from loadtest.timeline import Timeline
 
+if TYPE_CHECKING:
+    from loadtest.bench_sustained import Samples
+
 SIZE_IN = (9.0, 4.0)
 SMOOTH_S = 5
 
 
-def rolling_mean(series: list[int], window: int) -> list[float]:
+def rolling_mean(series: Sequence[float], window: int) -> list[float]:
     """Trailing mean: Jobs record in bursts (one per runner poll), a mean shows the trend."""
     return [
         sum(series[max(0, i - window + 1) : i + 1]) / min(window, i + 1) for i in range(len(series))
@@ -54,6 +59,43 @@ def latency_chart(timeline: Timeline, path: Path) -> None:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def sustained_chart(
+    series: Mapping[str, Sequence[float]],
+    samples: Samples,
+    step_spans: Sequence[tuple[float, float, float]],
+    budget_s: float,
+    path: Path,
+) -> None:
+    """Three panels over the seconds of a stepped run: votes per second (offered, accepted,
+    recorded), the backlog, and the latency of the votes accepted in each second."""
+    fig, (rate, lag, latency) = plt.subplots(3, 1, figsize=(9.0, 8.5), sharex=True)
+    seconds = range(len(series["accepted"]))
+    for start, end, target in step_spans:
+        rate.hlines(target, start, end, colors="tab:gray", linestyles="dashed", linewidth=1.2)
+    rate.plot([], [], color="tab:gray", linestyle="dashed", label="offered (wrk)")
+    rate.plot(seconds, series["accepted"], label="accepted by ingest (202)", linewidth=1.3)
+    rate.plot(seconds, rolling_mean(series["recorded"], SMOOTH_S), color="tab:orange",
+              linewidth=1.5, label=f"recorded in PostgreSQL, {SMOOTH_S} s mean")  # fmt: skip
+    rate.set(ylabel="votes per second", title="Sustained end to end, stepped rates")
+    lag.plot(samples.seconds, samples.backlog, color="tab:red", linewidth=1.2)
+    lag.set(ylabel="backlog (lag + pending)")
+    active = [(s, p50, p99) for s, (p50, p99, n) in enumerate(
+        zip(series["p50_ms"], series["p99_ms"], series["accepted"], strict=True)) if n]  # fmt: skip
+    latency.plot([a[0] for a in active], [a[1] for a in active], label="p50", linewidth=1.2)
+    latency.plot([a[0] for a in active], [a[2] for a in active], label="p99", linewidth=1.2)
+    latency.axhline(budget_s * 1000, color="tab:gray", linestyle="dotted",
+                    label="budget: polling interval + 1 s")  # fmt: skip
+    latency.set(xlabel="seconds since the run started", ylabel="accepted → recorded, ms")
+    for axis in (rate, lag, latency):
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    rate.legend(loc="upper left", fontsize="small")
+    latency.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,28 +1,47 @@
-"""HTTP load for the benchmarks: an app under one uvicorn worker, driven by wrk when installed,
-else by a small asyncio client, reporting requests/s, p50 and p99."""
+"""HTTP load for the benchmarks: an app under uvicorn with the production server's settings,
+driven by wrk (loadtest/wrk.py), or by a small asyncio client only when asked for explicitly
+(`--client asyncio`): that client is the bottleneck long before ingest is, so a run made with
+it says so."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import shutil
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 
-# One worker, the fast loop and parser, no access log: the same for every app compared.
-UVICORN_FLAGS = ("--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http",
-                 "httptools", "--no-access-log", "--log-level", "warning")  # fmt: skip
+from loadtest import wrk
+from loadtest.entrypoint import running
+
+# What `python -m ingest` gives uvicorn.Config (ingest/__main__.py, IngestSettings defaults):
+# the fast loop and parser, no access log, no Server header, the same concurrency and
+# keep-alive limits; one process.
+UVICORN_FLAGS = ("--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools",
+                 "--no-access-log", "--no-server-header", "--limit-concurrency", "4096",
+                 "--timeout-keep-alive", "5", "--log-level", "warning")  # fmt: skip
+CLIENTS = ("wrk", "asyncio")
 
 LoadFigures = tuple[float, float, float, int]  # requests/s, p50 ms, p99 ms, non-2xx
+
+
+@dataclass(frozen=True, slots=True)
+class Drive:
+    """One load run: what the client saw, and how busy the client itself was."""
+
+    client: str
+    requests: int
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx answers and socket errors
+    generator_cores: float
 
 
 def free_port() -> int:
@@ -38,68 +57,35 @@ def serve(target: list[str], env: dict[str, str], ready_path: str) -> Iterator[t
     `ready_path` answers 200."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", *target, *UVICORN_FLAGS, "--port", str(port)]
-    process = subprocess.Popen(args, env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base + ready_path, process)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running(args, {**os.environ, **env}, port, ready_path) as server:
+        yield server.url, server.pid
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready")
-
-
-def use_wrk(client: str) -> bool:
-    """`client` is auto, wrk or asyncio."""
-    return client == "wrk" or (client == "auto" and shutil.which("wrk") is not None)
+def drive(url: str, duration: float, connections: int, body: bytes, client: str = "wrk") -> Drive:
+    """POST `body` as JSON to `url` from `connections` connections for `duration` s."""
+    if client == "wrk":
+        done = wrk.run(url, duration, connections, wrk.post_script(body))
+        fig = done.figures
+        return Drive("wrk", fig.requests, fig.seconds, fig.requests_per_s, fig.p50_ms,
+                     fig.p99_ms, fig.non_2xx + fig.socket_errors, done.cores)  # fmt: skip
+    if client != "asyncio":
+        raise ValueError(f"client must be one of {CLIENTS}, got {client!r}")
+    cpu, started = time.process_time(), time.perf_counter()
+    rate, p50, p99, errors = asyncio.run(_asyncio_load(url, duration, connections, body))
+    wall = time.perf_counter() - started
+    cores = (time.process_time() - cpu) / wall
+    return Drive("asyncio", round(rate * duration), duration, rate, p50, p99, errors, cores)
 
 
 def load(
-    url: str, duration: float, connections: int, body: bytes | None = None, client: str = "auto"
+    url: str, duration: float, connections: int, body: bytes | None = None, client: str = "wrk"
 ) -> LoadFigures:
     """GET `url`, or POST `body` as JSON to it, from `connections` connections."""
-    if use_wrk(client):
-        return _run_wrk(url, duration, connections, body)
+    if client == "wrk":
+        script = wrk.post_script(body) if body is not None else ""
+        fig = wrk.run(url, duration, connections, script).figures
+        return fig.requests_per_s, fig.p50_ms, fig.p99_ms, fig.non_2xx + fig.socket_errors
     return asyncio.run(_asyncio_load(url, duration, connections, body))
-
-
-def _run_wrk(url: str, duration: float, connections: int, body: bytes | None) -> LoadFigures:
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency"]
-    with tempfile.TemporaryDirectory() as scratch:
-        if body is not None:
-            script = Path(scratch) / "post.lua"
-            script.write_text(
-                'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = '{body.decode()}'\n"
-            )
-            args += ["-s", str(script)]
-        out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rate is None:
-        raise SystemExit(f"no Requests/sec in wrk output:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    p50, p99 = _wrk_ms(out, "50%"), _wrk_ms(out, "99%")
-    return float(rate[1]), p50, p99, int(errors[1]) if errors else 0
-
-
-def _wrk_ms(out: str, percentile: str) -> float:
-    match = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    if match is None:
-        raise SystemExit(f"no {percentile} latency in wrk output:\n{out}")
-    return float(match[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
 
 
 def _request(host: str, path: str, body: bytes | None) -> bytes:

@@ -48,10 +48,13 @@ class PipelineConfig:
     manifest: Path = DEFAULT_MANIFEST
     # REDIS_MODE, its sentinel variables, VOTE_SHARDS: for every part alike.
     topology_env: tuple[tuple[str, str], ...] = ()
+    # Set before the rest, e.g. the container image's ENV (loadtest/entrypoint.py).
+    base_env: tuple[tuple[str, str], ...] = ()
 
     def environ(self) -> dict[str, str]:
         """The variables every part (and reconciliation) reads its settings from."""
         env = {
+            **dict(self.base_env),
             ENV_REDIS_URL: self.redis_url,
             ENV_DATABASE_URL: self.database_url,
             ENV_VOTE_STREAM: self.names.stream,

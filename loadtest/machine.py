@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
@@ -47,6 +48,14 @@ def postgres_version(url: str) -> str:
         return f"unreachable ({type(exc).__name__})"
 
 
+def _wrk_version() -> str:
+    try:
+        done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "not installed"
+    return (done.stdout + done.stderr).split("[")[0].strip() or "unknown"
+
+
 def describe_machine(redis_url: str, database_url: str) -> dict[str, str]:
     memory_kib = _first_value("/proc/meminfo", "MemTotal").removesuffix(" kB")
     memory = f"{int(memory_kib) / 2**20:.1f} GiB" if memory_kib.isdigit() else "unknown"
@@ -59,4 +68,5 @@ def describe_machine(redis_url: str, database_url: str) -> dict[str, str]:
         "Redis": redis_version(redis_url),
         "PostgreSQL": postgres_version(database_url),
         "locust": version("locust"),
+        "wrk": _wrk_version(),
     }

@@ -74,3 +74,15 @@ def test_heads_under_the_limit_and_bodies_on_a_kept_alive_connection_pass(ingest
     reply = exchange(ingest_port, *requests, request())
     assert reply.count(b"HTTP/1.1 202 ") == 8, reply[:500]
     assert reply.count(b"HTTP/1.1 200 ") == 1
+
+
+def test_a_large_head_pipelined_behind_a_body_is_refused_before_it_is_served(
+    ingest_port: int,
+) -> None:
+    # Both requests arrive in one read: the second head comes after the first request's body,
+    # so only its exact size, taken when the head is complete, can refuse it. (Refusing closes
+    # the connection, so the vote's own answer may be cut off: no 2xx, no promise.)
+    vote = json.dumps({"option": "cats", "voter_id": "ann"}).encode()
+    reply = exchange(ingest_port, request("/vote", body=vote), request(header_bytes=LIMIT + 100))
+    assert b"HTTP/1.1 431 " in reply, reply[:500]
+    assert b"HTTP/1.1 200 " not in reply, reply[:500]  # GET /healthz was never served

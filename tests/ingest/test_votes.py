@@ -16,6 +16,7 @@ from ingest.votes import (
     check_content_length,
     check_media_type,
     is_voter_id,
+    json_fields,
     new_voter_id,
     parse_ballot,
     read_limited,
@@ -200,3 +201,49 @@ def _ballot_or_4xx(kind: str, body: bytes) -> None:
         assert voter is None or (
             1 <= len(voter) <= MAX_VOTER_ID_CHARS and set(voter) <= set(VOTER_ID_CHARS)
         )
+
+
+def _reference_fields(body: bytes) -> object:
+    """What `json.loads(body)` makes of a body: its object, or the refusal."""
+    try:
+        fields = json.loads(body)
+    except (ValueError, RecursionError):
+        return "malformed_json"
+    return fields if isinstance(fields, dict) else "malformed_json"
+
+
+JSON_TEXTS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+
+
+@given(JSON_TEXTS, ENCODINGS)
+@settings(max_examples=300, deadline=None)
+def test_json_bodies_read_as_json_loads_reads_them(value: object, encoding: str) -> None:
+    body = json.dumps(value, ensure_ascii=False).encode(encoding, "surrogatepass")
+    assert _fields_or_reason(body) == _reference_fields(body)
+
+
+@given(st.binary(max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_are_refused_or_read_as_json_loads_reads_them(body: bytes) -> None:
+    assert _fields_or_reason(body) == _reference_fields(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'\xef\xbb\xbf{"option": "cats"}', '{"option": "cats"}'.encode("utf-16"),
+     b'{"option": "\xed\xa0\x80"}', b'{"option": "cats"} x', b"[1]"],
+)  # fmt: skip
+def test_bom_utf16_surrogates_and_trailing_bytes_as_json_loads(body: bytes) -> None:
+    assert _fields_or_reason(body) == _reference_fields(body)
+
+
+def _fields_or_reason(body: bytes) -> object:
+    try:
+        return json_fields(body)
+    except VoteError as error:
+        return error.reason
