@@ -1,27 +1,18 @@
-"""Votes written by many concurrent voters while the sentinels fail the master over, and what
-became of every acknowledged one: the figures docs/redis-topologies.md gives.
-
-Two ways to write: through the ingest app (its acknowledgement is Redis's XADD reply), and
-straight to the master with `XADD` then `WAIT 1 <ms>`, acknowledged only once a replica has
-the entry, which is what ACK_DURABILITY=replica makes ingest do (issue 13; until it is merged
-this is the test's own stand-in).
-"""
+"""Votes written by many concurrent voters through the ingest app while the sentinels fail
+the master over, and what became of every acknowledged one: the figures
+docs/redis-topologies.md gives."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 import redis
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from tests.support.redissentinel import LocalSentinel
 
-WAIT_TIMEOUT_MS = 500
 VOTERS = 16
 BEFORE, AFTER = 300, 300  # acknowledged votes to have before the failover and after it
 
@@ -82,31 +73,6 @@ def http_writer(client: httpx.AsyncClient) -> Write:
         return str(response.json()["id"]) if response.status_code == 202 else None
 
     return write
-
-
-@contextlib.asynccontextmanager
-async def waiting_writer(setup: LocalSentinel, stream: str):  # type: ignore[no-untyped-def]
-    """XADD then WAIT 1: acknowledged only when a replica holds the entry."""
-    sentinel = aioredis.Sentinel(
-        [("127.0.0.1", s.port) for s in setup.sentinels], socket_timeout=1.0
-    )
-    master = sentinel.master_for("votes-master", socket_timeout=1.0, decode_responses=True)
-
-    async def write(number: int) -> str | None:
-        try:
-            async with master.pipeline(transaction=False) as pipe:
-                pipe.xadd(stream, {"option": "cats", "voter_id": f"v{number}"})
-                pipe.execute_command("WAIT", 1, WAIT_TIMEOUT_MS)
-                entry_id, replicas = await pipe.execute()
-        except (RedisError, OSError):
-            return None
-        return str(entry_id) if int(replicas) >= 1 else None
-
-    try:
-        yield write
-    finally:
-        await master.aclose()
-        await sentinel.aclose()
 
 
 def stored_on_master(setup: LocalSentinel, stream: str) -> set[str]:
