@@ -81,6 +81,11 @@ class BacklogMonitor:
         self.over_limit = precheck is not None
         self.ready = False
 
+    @property
+    def layout_unchecked(self) -> bool:
+        """The layout guard has not passed yet (Redis not reached since the start)."""
+        return self._precheck is not None
+
     async def refresh(self) -> bool:
         """Read the backlog once, creating the group if missing, and check durability again;
         whether Redis and the group are there and Redis is as durable as ACK_DURABILITY

@@ -64,6 +64,12 @@ async def _accept(scope: Scope, receive: Receive, state: AppState) -> tuple[int,
     body = await read_limited(receive, settings.max_body_bytes)
     ballot = parse_ballot(kind, body, settings.options)
     if state.backlog.over_limit:
+        if state.backlog.layout_unchecked:  # Redis not reached yet: nothing is known to be full
+            raise unavailable(
+                "redis_unavailable",
+                "the vote could not be stored, retry later",
+                settings.retry_after_s,
+            )
         raise unavailable(
             "backlog_full", "too many votes are waiting to be processed", settings.retry_after_s
         )

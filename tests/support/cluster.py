@@ -224,7 +224,9 @@ def start_release_servers(workdir: Path, label: str) -> ReleaseServers:
         f"user default off\nuser admin on #{digest} ~* &* +@all\n"
         + render_acl(StreamNames(), passwords)
     )
-    redis = ThrowawayRedis(free_port(), workdir, ("--aclfile", str(acl)))
+    # As durable as the chart's default ACK_DURABILITY=fsync needs (ingest checks it).
+    durable = ("--appendonly", "yes", "--appendfsync", "always", "--no-appendfsync-on-rewrite", "no")
+    redis = ThrowawayRedis(free_port(), workdir, ("--aclfile", str(acl), *durable))
     redis.start()
     database = f"vote_cluster_{label}_{os.getpid()}"
     servers = ReleaseServers(redis, database, passwords)
