@@ -225,7 +225,14 @@ def start_release_servers(workdir: Path, label: str) -> ReleaseServers:
         + render_acl(StreamNames(), passwords)
     )
     # As durable as the chart's default ACK_DURABILITY=fsync needs (ingest checks it).
-    durable = ("--appendonly", "yes", "--appendfsync", "always", "--no-appendfsync-on-rewrite", "no")
+    durable = (
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--no-appendfsync-on-rewrite",
+        "no",
+    )
     redis = ThrowawayRedis(free_port(), workdir, ("--aclfile", str(acl), *durable))
     redis.start()
     database = f"vote_cluster_{label}_{os.getpid()}"
