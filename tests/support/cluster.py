@@ -131,6 +131,7 @@ def start_cluster(state: Path) -> Cluster:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    log.close()  # the agent keeps its own descriptor
     wait_for(
         "the node Ready",
         lambda: (
