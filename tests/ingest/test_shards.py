@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from ingest.pipelinemetrics.stream import StreamReading, combined
 from ingest.shards import ADD_SCRIPT, LayoutError
 from tests.support.ingest_app import running_app
+from tests.support.servers import ThrowawayRedis
 from tests.support.topologies import cast, drain, entry_ms, ingest_settings, job_settings
 from votecontract.names import StreamNames
 from votecontract.topology import RedisTopology, layout_key, voter_shard
@@ -76,3 +77,19 @@ def test_the_pipeline_metrics_of_the_shards_add_up() -> None:
     two = StreamReading(length=1, pending=0, oldest_pending_age_s=0.0, oldest_undelivered_age_s=9.0)
     assert combined([one, None, two]) == StreamReading(6, 2, 3.0, 9.0)
     assert combined([None, None]) is None
+
+
+async def test_an_acl_user_without_the_layout_key_still_votes_with_one_shard(
+    throwaway_redis: ThrowawayRedis, stream_names: StreamNames
+) -> None:
+    """An ACL user made before VOTE_SHARDS existed (no GET on `<stream>:shards`)."""
+    async with aioredis.Redis.from_url(throwaway_redis.url) as admin:
+        rule = "on >pw +select +xadd +xgroup|create +xinfo|groups +xlen +xrange ~*"
+        await admin.execute_command("ACL", "SETUSER", "old-ingest", *rule.split())
+    url = throwaway_redis.url.replace("redis://", "redis://old-ingest:pw@")
+    async with running_app(ingest_settings(url, stream_names, RedisTopology())) as (_, client):
+        assert len(await cast(client, [("cats", "ann")])) == 1
+    # More shards need the key: votes are refused until the user may read it.
+    async with running_app(ingest_settings(url, stream_names, THREE)) as (_, client):
+        assert await cast(client, [("cats", "ann")]) == []
+        assert (await client.get("/readyz")).status_code == 503
