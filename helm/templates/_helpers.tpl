@@ -367,6 +367,9 @@ Fail early with a clear message on combinations the schema cannot express.
 {{- if and .Values.postgres.enabled .Values.externalPostgres.url }}
 {{- fail "externalPostgres.url is set while postgres.enabled is true: set postgres.enabled=false to use the external PostgreSQL" }}
 {{- end }}
+{{- if ge (int .Values.processor.shutdownGraceS) (int .Values.processor.terminationGracePeriodSeconds) }}
+{{- fail (printf "processor.shutdownGraceS (%v) must be below processor.terminationGracePeriodSeconds (%v), or the kubelet kills Jobs before their batches are acked" .Values.processor.shutdownGraceS .Values.processor.terminationGracePeriodSeconds) }}
+{{- end }}
 {{- $floor := add .Values.processor.maxRuntimeS .Values.processor.terminationGracePeriodSeconds }}
 {{- if le (int .Values.processor.activeDeadlineSeconds) (int $floor) }}
 {{- fail (printf "processor.activeDeadlineSeconds (%v) must exceed processor.maxRuntimeS + processor.terminationGracePeriodSeconds (%v), or Kubernetes kills Jobs that are still draining" .Values.processor.activeDeadlineSeconds $floor) }}

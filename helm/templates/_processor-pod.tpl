@@ -60,6 +60,8 @@ template:
             value: {{ $p.claimMinIdleMs | int64 | quote }}
           - name: MAX_RUNTIME_S
             value: {{ $p.maxRuntimeS | int64 | quote }}
+          - name: SHUTDOWN_GRACE_S
+            value: {{ $p.shutdownGraceS | int64 | quote }}
           - name: MAX_DELIVERIES
             value: {{ $p.maxDeliveries | int64 | quote }}
           - name: STALE_CONSUMER_IDLE_MS

@@ -201,6 +201,10 @@ RENDER_ERRORS = {
         ["--set", "processor.activeDeadlineSeconds=300"],
         "processor.activeDeadlineSeconds (300) must exceed",
     ),
+    "shutdown grace reaches SIGKILL": (
+        ["--set", "processor.terminationGracePeriodSeconds=10"],
+        "processor.shutdownGraceS (10) must be below processor.terminationGracePeriodSeconds",
+    ),
     "migration waits past its deadline": (
         ["--set", "migration.waitForDatabaseSeconds=600"],
         "must be below migration.activeDeadlineSeconds",
@@ -336,6 +340,8 @@ def check_processor_contract(scaledjob: Manifest) -> None:
     env = {item["name"]: item for item in container["env"]}
     grace = pod_spec(scaledjob)["terminationGracePeriodSeconds"]
     assert target["activeDeadlineSeconds"] > int(env[names.ENV_MAX_RUNTIME_S]["value"]) + grace
+    # The processor's own grace ends before the kubelet's SIGKILL, whatever the values say.
+    assert 0 < float(env[names.ENV_SHUTDOWN_GRACE_S]["value"]) < grace
     assert env[names.ENV_JOB_NAME]["valueFrom"]["fieldRef"]["fieldPath"] == (
         "metadata.labels['batch.kubernetes.io/job-name']"
     )

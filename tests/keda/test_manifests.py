@@ -143,6 +143,9 @@ def test_job_lifecycle_settings(scaledjob: dict[str, Any]) -> None:
     max_runtime_s = int(env_of(scaledjob)[names.ENV_MAX_RUNTIME_S]["value"])
     assert pod["restartPolicy"] == "Never"
     assert job["activeDeadlineSeconds"] > max_runtime_s + pod["terminationGracePeriodSeconds"]
+    # The processor exits on its own grace, before the kubelet's SIGKILL.
+    grace_s = float(env_of(scaledjob)[names.ENV_SHUTDOWN_GRACE_S]["value"])
+    assert 0 < grace_s < pod["terminationGracePeriodSeconds"]
     assert job["backoffLimit"] >= 1
     assert spec["scalingStrategy"]["strategy"] == "accurate"
     assert spec["rollout"]["strategy"] == "gradual"
