@@ -39,7 +39,7 @@ ENV_STALE_CONSUMER_IDLE_MS = "STALE_CONSUMER_IDLE_MS"
 ENV_POSTGRES_WRITERS = "POSTGRES_WRITERS"
 ENV_RETRY_BACKOFF_MS = "RETRY_BACKOFF_MS"
 ENV_RETRY_BACKOFF_MAX_MS = "RETRY_BACKOFF_MAX_MS"
-# `python -m processor migrate`: seconds it keeps trying to reach a database still starting.
+# `python -m processor migrate`: seconds within which it finishes, waits and retries included.
 ENV_MIGRATE_WAIT_S = "MIGRATE_WAIT_S"
 # Test-only fault hook: the processor stops itself (SIGSTOP) right after its N-th COMMIT, before
 # the XACK, so a crash test can SIGKILL it exactly there. Never set in manifests.

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from processor.migrate import MigrationError, load_migrations, migrate
+from processor import migrate as migrate_module
+from processor.migrate import MIGRATION_LOCK_KEY, MigrationError, load_migrations, migrate
+from processor.retry import Backoff, GiveUpError
 from tests.support.databases import TEST_PG_ADMIN_URL, admin_execute, dsn_with_database
 from tests.support.proxy import TcpProxy
 from tests.support.servers import free_port
 
 # What `migrate` logs while the database does not answer yet.
-WAITING = "connect to the database"
+WAITING = "migrate the database"
 
 
 @pytest.fixture
@@ -136,3 +139,58 @@ def test_migrate_gives_up_when_the_database_never_comes() -> None:
     assert b"migration failed" in done.stderr
     assert b"still failing" in done.stderr
     assert WAITING.encode() in done.stderr
+
+
+# A wait that would hang without a bound fails the test here instead of at pytest's timeout.
+HANG_GUARD_S = 60
+
+
+def short_wait(budget_s: float) -> Backoff:
+    return Backoff(0.05, 0.2, time.monotonic() + budget_s)
+
+
+@pytest.fixture
+def quick_lock_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(migrate_module, "LOCK_TIMEOUT_S", 0.2)
+
+
+@pytest.fixture
+async def blocker(empty_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A session left idle in a transaction (a crashed migrator, a half-open connection)."""
+    await migrate(empty_database)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.mark.usefixtures("quick_lock_timeout")
+async def test_a_stuck_holder_of_the_migration_lock_costs_the_budget_not_forever(
+    empty_database: str, blocker: asyncpg.Connection
+) -> None:
+    await blocker.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    with pytest.raises(GiveUpError):
+        await asyncio.wait_for(migrate(empty_database, wait=short_wait(1.0)), HANG_GUARD_S)
+
+
+@pytest.mark.usefixtures("quick_lock_timeout")
+async def test_a_stuck_transaction_on_a_migrated_table_costs_the_budget_not_forever(
+    empty_database: str, blocker: asyncpg.Connection
+) -> None:
+    await blocker.execute("BEGIN; LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+    with pytest.raises(GiveUpError):
+        await asyncio.wait_for(migrate(empty_database, wait=short_wait(1.0)), HANG_GUARD_S)
+
+
+@pytest.mark.usefixtures("quick_lock_timeout")
+async def test_migrate_goes_on_once_the_stuck_transaction_ends(
+    empty_database: str, blocker: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    await blocker.execute("BEGIN; LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+    running = asyncio.ensure_future(migrate(empty_database, wait=short_wait(HANG_GUARD_S)))
+    while not any(record.message == "retrying" for record in caplog.records):
+        assert not running.done(), running
+        await asyncio.sleep(0.01)
+    await blocker.execute("ROLLBACK")
+    assert await asyncio.wait_for(running, HANG_GUARD_S) == []
