@@ -103,6 +103,10 @@ class Job:
                 try:
                     await self.reader.redis("ensure group", self.stream.ensure_group)
                     await self._pipeline()
+                    while self._drained_with_unseen_deliveries():
+                        # Every batch read is settled now, so what is still pending on this
+                        # consumer is what a lost reply delivered: the next pass reads it first.
+                        await self._pipeline()
                     self.summary.outcome = self.reader.stop_reason
                     await self._trim_once_more()
                 except* GiveUpError as group:
@@ -117,6 +121,10 @@ class Job:
             reason = "still waiting at the end of MAX_RUNTIME_S + SHUTDOWN_GRACE_S"
         return reason
 
+    def _drained_with_unseen_deliveries(self) -> bool:
+        drained = self.reader.stop_reason is Outcome.DRAINED
+        return self.reader.take_unseen_deliveries() and drained
+
     async def _tighten_on_stop(self, bound: asyncio.Timeout) -> None:
         """SIGTERM: the batches in hand get SHUTDOWN_GRACE_S from now, no more."""
         await self.stop.wait()
@@ -125,6 +133,7 @@ class Job:
 
     async def _pipeline(self) -> None:
         failed = asyncio.Event()  # any stage failed: the others stop (see processor.handoff)
+        self.writers_running = self.settings.writers
         read: Handoff[Batch | None] = Handoff(self.settings.writers, failed)
         committed: Handoff[Committed | None] = Handoff(self.settings.writers, failed)
         async with asyncio.TaskGroup() as tasks:

@@ -42,6 +42,10 @@ class BatchReader:
         self.stop = stop
         self.validation = Validation.of(settings.options, settings.max_deliveries)
         self.stop_reason = Outcome.RUNNING
+        # A delivering read (XREADGROUP >, XAUTOCLAIM) whose attempt failed may still have been
+        # applied by Redis (the reply lost on a stalled connection): its entries are then
+        # pending on this consumer, unseen by this run, until its own pending is read again.
+        self.unseen_deliveries = False
         self.ready_file = Path(settings.ready_file) if settings.ready_file else None
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)  # a marker left by an earlier run
@@ -56,6 +60,21 @@ class BatchReader:
                     raise
                 logger.warning("consumer group missing; recreating it at 0", extra={"what": what})
                 await self.backoff.run("ensure group", self.stream.ensure_group, REDIS_TRANSIENT)
+
+    async def _delivering(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            try:
+                return await action()
+            except REDIS_TRANSIENT:
+                self.unseen_deliveries = True
+                raise
+
+        return await self.redis(what, attempt)
+
+    def take_unseen_deliveries(self) -> bool:
+        """Whether a failed delivering read may have left entries pending unseen; resets it."""
+        unseen, self.unseen_deliveries = self.unseen_deliveries, False
+        return unseen
 
     async def read_all(self, out: Handoff[Batch | None]) -> None:
         """Fill `out` with batches, then put None."""
@@ -92,7 +111,7 @@ class BatchReader:
         cursor = b"0-0"
         while (reason := self._should_stop()) is None:
             claim = partial(self.stream.claim, cursor, self.settings.claim_min_idle_ms, self._count)
-            cursor, entries, deleted = await self.redis("claim", claim)
+            cursor, entries, deleted = await self._delivering("claim", claim)
             if deleted:
                 logger.warning(
                     "claimed entries no longer exist; dropped from the pending list",
@@ -109,7 +128,7 @@ class BatchReader:
 
     async def _new(self, out: Handoff[Batch | None]) -> Outcome | None:
         while (reason := self._should_stop()) is None:
-            entries = await self.redis("read", lambda: self.stream.read_new(self._count))
+            entries = await self._delivering("read", lambda: self.stream.read_new(self._count))
             self._mark_ready()
             if not entries:
                 return Outcome.DRAINED

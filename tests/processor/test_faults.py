@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from processor import redisclient
 from processor.entries import Poison
 from processor.job import Job
 from processor.settings import ProcessorSettings
@@ -291,3 +292,56 @@ async def test_a_stage_whose_cancel_is_lost_still_lets_a_failed_job_end(
     assert [repr(error) for error in raised.value.exceptions] == [
         repr(ResponseError("ERR injected failure"))
     ]
+
+
+@pytest.fixture
+async def redis_proxy(settings: ProcessorSettings) -> AsyncIterator[TcpProxy]:
+    proxy = TcpProxy(urlsplit(settings.redis_url).port or 6379)
+    await proxy.start()
+    yield proxy
+    await proxy.cut()
+
+
+def through_redis(
+    proxy: TcpProxy, settings: ProcessorSettings, **changes: object
+) -> ProcessorSettings:
+    url = settings.redis_url.replace(f":{proxy.target_port}", f":{proxy.port}", 1)
+    return dataclasses.replace(settings, redis_url=url, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("what", ["read", "trim"])
+async def test_replies_redis_applied_but_never_sent_cost_neither_votes_nor_the_run(
+    settings: ProcessorSettings,
+    redis_client: aioredis.Redis,
+    db: asyncpg.Connection,
+    redis_proxy: TcpProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    what: str,
+) -> None:
+    # A stalled or half-open connection: Redis applies the command (XREADGROUP delivers, XACK
+    # trims) and the reply never arrives. The client gives up after its socket timeout (without
+    # one the Job would wait to the end of MAX_RUNTIME_S, 600 s here) and retries on a new
+    # connection; entries a lost XREADGROUP reply delivered are pending on this consumer,
+    # unseen, and must be read again before the Job calls the stream drained.
+    monkeypatch.setattr(redisclient, "SOCKET_TIMEOUT_S", 0.5)
+    votes = await add_votes(
+        redis_client, settings.names.stream, random_votes(300, 20, random.Random(7))
+    )
+    job = Job(through_redis(redis_proxy, settings, batch_size=10, max_runtime_s=600))
+    gate = SettleGate(job, after=5)
+    running = asyncio.create_task(job.run())
+    try:
+        await gate.wait_reached()
+        redis_proxy.swallow_replies = True  # requests reach Redis and apply; replies are lost
+        with watch_log("processor.retry", "retrying", what=what) as retried:
+            gate.open()
+            await asyncio.wait_for(retried.wait(), timeout=60)  # never reached without a bound
+        redis_proxy.swallow_replies = False
+        summary = await asyncio.wait_for(running, timeout=60)
+    finally:
+        running.cancel()
+    assert summary.outcome is Outcome.DRAINED
+    assert await recorded(db) == fold(votes)
+    assert (await redis_client.xpending(settings.names.stream, settings.names.group))[
+        "pending"
+    ] == 0
