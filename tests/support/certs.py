@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 
@@ -23,6 +24,28 @@ class TlsFiles:
             *("--tls-cert-file", str(self.server_cert), "--tls-key-file", str(self.server_key)),
             *("--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "yes"),
         )
+
+    def peer_args(self) -> tuple[str, ...]:
+        """redis-server options of a node that is also a TLS client of its peers (replication,
+        the cluster bus, sentinels' links): it presents the client certificate."""
+        return (
+            *("--tls-client-cert-file", str(self.client_cert)),
+            *("--tls-client-key-file", str(self.client_key), "--tls-replication", "yes"),
+        )
+
+    def cli_args(self) -> tuple[str, ...]:
+        """redis-cli options to reach a node that requires client certificates."""
+        return ("--tls", "--cacert", str(self.ca), "--cert", str(self.client_cert),
+                "--key", str(self.client_key))  # fmt: skip
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """redis-py keyword arguments that verify the server and present our cert."""
+        return {
+            "ssl": True,
+            "ssl_ca_certs": str(self.ca),
+            "ssl_certfile": str(self.client_cert),
+            "ssl_keyfile": str(self.client_key),
+        }
 
     def url_query(self) -> str:
         """The rediss:// query that makes redis-py verify the server and present our cert."""
