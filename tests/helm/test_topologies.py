@@ -88,9 +88,6 @@ def test_cluster_mode_with_the_bundled_standalone_redis_is_refused() -> None:
         render("3.17.2", "--set", "config.redisMode=cluster")
 
 
-SENTINEL_AUTH = {"sentinelUsername": "votes-sentinel", "sentinelPassword": "s3cret-s"}
-
-
 def sentinel_values(**external: object) -> dict[str, Any]:
     """helm/ci/sentinel-values.yaml with `external` merged into externalRedis."""
     values: dict[str, Any] = yaml.safe_load((CHART / "ci" / "sentinel-values.yaml").read_text())
@@ -114,7 +111,7 @@ def auth_params(manifests: list[Manifest]) -> dict[str, tuple[str, str]]:
 
 
 def test_sentinel_credentials_reach_keda_and_every_pod() -> None:
-    manifests = render_values("3.17.2", sentinel_values(**SENTINEL_AUTH))
+    manifests = render("3.17.2", *values_args("sentinel-values.yaml"))
     secrets = {m["metadata"]["name"]: m["stringData"] for m in of_kind(manifests, "Secret")}
     params = auth_params(manifests)
     for parameter, key in (("sentinelUsername", "REDIS_SENTINEL_USERNAME"),
@@ -134,7 +131,8 @@ def test_sentinel_credentials_reach_keda_and_every_pod() -> None:
 
 
 def test_sentinel_credentials_come_from_an_existing_secret_when_present() -> None:
-    values = sentinel_values(url="") | {"existingSecret": "my-creds"}
+    values = sentinel_values(url="", sentinelUsername="", sentinelPassword="")
+    values["existingSecret"] = "my-creds"
     values["externalRedis"]["address"] = "unused:6379"
     manifests = render_values("3.17.2", values)
     assert auth_params(manifests)["sentinelPassword"] == ("my-creds", "REDIS_SENTINEL_PASSWORD")
@@ -146,7 +144,7 @@ def test_sentinel_credentials_come_from_an_existing_secret_when_present() -> Non
 
 
 def test_sentinels_without_a_password_get_no_sentinel_credentials() -> None:
-    manifests = render_values("3.17.2", sentinel_values())
+    manifests = render_values("3.17.2", sentinel_values(sentinelUsername="", sentinelPassword=""))
     assert not {"sentinelUsername", "sentinelPassword"} & set(auth_params(manifests))
     assert "REDIS_SENTINEL_PASSWORD" not in secret_refs(of_kind(manifests, "ScaledJob")[0])
 
@@ -154,7 +152,7 @@ def test_sentinels_without_a_password_get_no_sentinel_credentials() -> None:
 def test_tls_behind_sentinel_reaches_keda_for_sentinels_and_master() -> None:
     """KEDA's sentinel client has one TLS config (go-redis FailoverOptions.TLSConfig) for the
     sentinels and the master: the trigger's enableTLS and the TriggerAuthentication's CA."""
-    values = sentinel_values(url="rediss://keda:s3cret@unused:6379/0", **SENTINEL_AUTH)
+    values = sentinel_values(url="rediss://keda:s3cret@unused:6379/0")
     values["tls"] = {"secretName": "vote-tls"}
     manifests = render_values("3.17.2", values)
     (job,) = of_kind(manifests, "ScaledJob")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,17 @@ def tls_sentinel(
 ) -> Iterator[LocalSentinel]:
     """A master, a replica and three sentinels on TLS ports only."""
     setup = LocalSentinel(tmp_path_factory.mktemp("tls-sentinel"), tls=topology_tls)
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def fresh_tls_sentinel(tmp_path: Path, topology_tls: TlsFiles) -> Iterator[LocalSentinel]:
+    """A TLS-only sentinel setup of this test's own, which it may fail over."""
+    setup = LocalSentinel(tmp_path / "tls-sentinel", tls=topology_tls)
     setup.start()
     try:
         yield setup

@@ -29,11 +29,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.security]
 
 # What redis-py's cluster client needs on top of a role's own commands.
 CLUSTER_EXTRA = ("+cluster|slots", "+command")
-# What redis-py asks a sentinel (SENTINEL MASTERS) and go-redis / KEDA besides
+# What redis-py asks a sentinel (SENTINEL MASTERS), and what go-redis v9.19 (KEDA's sentinel
+# client) asks besides: GET-MASTER-ADDR-BY-NAME, SENTINELS, and SUBSCRIBE to two channels
 # (docs/redis-topologies.md#sentinel).
 SENTINEL_USER_RULES = (
     "+sentinel|masters", "+sentinel|get-master-addr-by-name", "+sentinel|sentinels",
-    "+subscribe", "&*",
+    "+subscribe", "resetchannels", "&+switch-master", "&+replica-reconf-done",
 )  # fmt: skip
 
 
