@@ -46,7 +46,7 @@ template:
               secretKeyRef:
                 name: {{ include "vote-pipeline.componentSecret" (list . "processor") }}
                 key: DATABASE_URL
-          {{- include "vote-pipeline.sentinelAuthEnv" (list . "processor") | nindent 10 }}
+          {{- with include "vote-pipeline.sentinelAuthEnv" (list . "processor") | trim }}{{ . | nindent 10 }}{{ end }}
           - name: VOTE_STREAM
             value: {{ .Values.config.voteStream | quote }}
           - name: VOTE_GROUP
