@@ -1,7 +1,7 @@
 """Benchmark: ingest and drain throughput with 1, 2 and 3 shards on a local Redis Cluster.
 
     .venv/bin/python -m loadtest.bench_shards [--shards 1,2,3] [--entries 120000]
-        [--duration 10] [--connections 64]
+        [--duration 10] [--connections 64] [--tls]
 
 One run starts a cluster of 3 masters and 3 replicas on loopback (loadtest/rediscluster.py)
 and a standalone redis-server with one replica as the reference (row `standalone`: today's
@@ -14,6 +14,9 @@ shard count N, with each shard's slot moved onto a master of its own:
 - drain: --entries votes preloaded through ingest's own XADD script, then N Jobs
   (`python -m processor`, VOTE_SHARD=0..N-1) started together; the rate is entries over the
   time until the last one exits (and each Job's own summary rate).
+With --tls a second cluster that speaks only TLS (client certificates required, the bus and
+replication over TLS too; a private CA from loadtest/certs.py) runs the same rounds (rows
+`cluster tls`): every client of ingest and the Jobs then talks TLS.
 PostgreSQL: a database `vote_bench_*` of the run's own, dropped at the end; the cluster's
 directories are removed. On a small machine every part shares the same cores: the figures
 show the overhead and the ceiling there, docs/redis-topologies.md projects them.
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +41,7 @@ import asyncpg
 import redis
 
 from ingest.shards import ADD_SCRIPT
+from loadtest.certs import make_certificates
 from loadtest.httpload import load, serve
 from loadtest.rediscluster import ClusterNode, LocalCluster, free_port
 from processor.migrate import migrate
@@ -114,7 +119,7 @@ def preload(target: Target, base: StreamNames, count: int) -> None:
     topology = target.topology
     streams = topology.streams(base)
     client: redis.Redis | redis.RedisCluster = (
-        redis.RedisCluster.from_url(target.url)
+        redis.RedisCluster.from_url(target.url)  # the URL carries the TLS options
         if target.cluster is not None
         else redis.Redis.from_url(target.url)
     )
@@ -221,6 +226,32 @@ def print_table(rounds: list[Round], args: argparse.Namespace) -> None:
               f" | {r.ingest_errors} | {r.drain_per_s:.0f} | {jobs} |")  # fmt: skip
 
 
+def reference_target(workdir: Path, stack: ExitStack) -> Target:
+    """The standalone server with one replica, stopped when `stack` closes."""
+    reference = ClusterNode(free_port(), workdir, cluster=False)
+    stack.callback(reference.stop)
+    reference.start()
+    (workdir / "replica").mkdir()
+    replica = ClusterNode(
+        free_port(), workdir / "replica", cluster=False, replica_of=reference.port
+    )
+    stack.callback(replica.stop)
+    replica.start()
+    return Target(f"redis://127.0.0.1:{reference.port}/0", RedisTopology())
+
+
+def started_clusters(workdir: Path, tls: bool, stack: ExitStack) -> list[tuple[str, LocalCluster]]:
+    """The plain cluster, and with `tls` a TLS-only one, stopped when `stack` closes."""
+    clusters = [("cluster", LocalCluster(workdir / "cluster"))]
+    if tls:
+        files = make_certificates(workdir / "tls")
+        clusters.append(("cluster tls", LocalCluster(workdir / "tls-cluster", tls=files)))
+    for _, cluster in clusters:
+        stack.callback(cluster.stop)
+        cluster.start()
+    return clusters
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", default="1,2,3", help="comma list of shard counts")
@@ -228,35 +259,23 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="ingest seconds per round")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk")
+    parser.add_argument("--tls", action="store_true", help="also on a TLS-only cluster")
     args = parser.parse_args()
     counts = [int(part) for part in args.shards.split(",")]
     rounds = []
-    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as workdir:
-        cluster = LocalCluster(Path(workdir) / "cluster")
-        cluster.start()
-        reference = ClusterNode(free_port(), Path(workdir), cluster=False)
-        reference.start()
-        (Path(workdir) / "replica").mkdir()
-        replica = ClusterNode(
-            free_port(), Path(workdir) / "replica", cluster=False, replica_of=reference.port
-        )
-        replica.start()
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as workdir, ExitStack() as stack:
+        targets = [("standalone", reference_target(Path(workdir), stack))]
+        for label, cluster in started_clusters(Path(workdir), args.tls, stack):
+            for shards in counts:
+                topology = RedisTopology(mode="cluster", shards=shards)
+                targets.append((label, Target(cluster.url, topology, cluster)))
         name, db = asyncio.run(fresh_database())
-        targets = [("standalone", Target(f"redis://127.0.0.1:{reference.port}/0", RedisTopology()))]
-        for shards in counts:
-            topology = RedisTopology(mode="cluster", shards=shards)
-            targets.append(("cluster", Target(cluster.url, topology, cluster)))
-        try:
-            for label, target in targets:
-                rounds.append(run_round(label, target, args, db))
-                r = rounds[-1]
-                line = f"{label} {r.shards} shard(s): ingest {r.ingest_per_s:.0f}/s"
-                print(f"{line}, drain {r.drain_per_s:.0f}/s", flush=True)
-        finally:
-            cluster.stop()
-            replica.stop()
-            reference.stop()
-            asyncio.run(drop_database(name))
+        stack.callback(lambda: asyncio.run(drop_database(name)))
+        for label, target in targets:
+            rounds.append(run_round(label, target, args, db))
+            r = rounds[-1]
+            line = f"{label} {r.shards} shard(s): ingest {r.ingest_per_s:.0f}/s"
+            print(f"{line}, drain {r.drain_per_s:.0f}/s", flush=True)
     print_table(rounds, args)
     return 0
 

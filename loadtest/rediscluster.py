@@ -1,6 +1,7 @@
 """A Redis Cluster of 3 masters and 3 replicas on loopback for the shard benchmark and the
 tests: one redis-server per node (free ports, a directory each), joined with
-`redis-cli --cluster create`. Every wait is bounded; `stop()` ends every node."""
+`redis-cli --cluster create`, optionally speaking only TLS (client port, cluster bus and
+replication). Every wait is bounded; `stop()` ends every node."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import redis
 
@@ -24,6 +26,16 @@ NODE_TIMEOUT_MS = 5000
 
 class ClusterError(RuntimeError):
     """The local cluster did not start or did not become healthy in time."""
+
+
+class NodeTls(Protocol):
+    """Certificates of a TLS-only cluster (tests/support/certs.py's TlsFiles)."""
+
+    def server_args(self) -> tuple[str, ...]: ...
+    def peer_args(self) -> tuple[str, ...]: ...
+    def cli_args(self) -> tuple[str, ...]: ...
+    def client_kwargs(self) -> dict[str, Any]: ...
+    def url_query(self) -> str: ...
 
 
 def free_port() -> int:
@@ -40,6 +52,7 @@ class ClusterNode:
     process: subprocess.Popen[bytes] | None = None
     cluster: bool = True  # False: a plain standalone server (the benchmark's reference)
     replica_of: int | None = None  # standalone only: the port of the master it replicates
+    tls: NodeTls | None = None  # TLS only, on `port`: clients, the cluster bus, replication
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -49,6 +62,9 @@ class ClusterNode:
         args += ["--appendonly", "no", "--dir", str(self.workdir), "--logfile", "redis.log"]
         if self.replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        if self.tls is not None:
+            args += ["--port", "0", "--tls-port", str(self.port), *self.tls.server_args()]
+            args += [*self.tls.peer_args(), "--tls-cluster", "yes"]
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             args += ["--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
@@ -69,17 +85,29 @@ class ClusterNode:
             self.process.wait(timeout=10)
         self.process = None
 
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A plain client of this node (TLS options included when it speaks TLS)."""
+        tls = self.tls.client_kwargs() if self.tls is not None else {}
+        return redis.Redis(port=self.port, **tls, **kwargs)
+
 
 @dataclass
 class LocalCluster:
     workdir: Path
     masters: int = MASTERS
     nodes: list[ClusterNode] = field(default_factory=list)
+    tls: NodeTls | None = None
 
     @property
     def url(self) -> str:
         """A URL naming one node, as REDIS_URL does in cluster mode."""
-        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+        return self.user_url("")
+
+    def user_url(self, userinfo: str) -> str:
+        """The URL of the first node with `userinfo` (`user:password@` or empty)."""
+        if self.tls is None:
+            return f"redis://{userinfo}127.0.0.1:{self.nodes[0].port}/0"
+        return f"rediss://{userinfo}127.0.0.1:{self.nodes[0].port}/0{self.tls.url_query()}"
 
     @property
     def ports(self) -> list[int]:
@@ -90,7 +118,7 @@ class LocalCluster:
             for index in range(self.masters * 2):
                 workdir = self.workdir / f"node-{index}"
                 workdir.mkdir(parents=True, exist_ok=True)
-                self.nodes.append(ClusterNode(free_port(), workdir))
+                self.nodes.append(ClusterNode(free_port(), workdir, tls=self.tls))
                 self.nodes[-1].start()
             self._create()
             self.wait_healthy()
@@ -107,8 +135,10 @@ class LocalCluster:
         if cli is None:
             raise ClusterError("redis-cli is not installed (apt-get install redis-tools)")
         addresses = [f"127.0.0.1:{port}" for port in self.ports]
+        tls = self.tls.cli_args() if self.tls is not None else ()
+        create = ["--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"]
         result = subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
+            [cli, *tls, *create],
             capture_output=True,
             text=True,
             timeout=STARTUP_TIMEOUT_S,
@@ -121,7 +151,7 @@ class LocalCluster:
         """A plain client per running node (closed by the caller's `with`)."""
         for node in self.nodes:
             if node.process is not None and node.process.poll() is None:
-                yield redis.Redis(port=node.port, socket_timeout=2, decode_responses=True)
+                yield node.client(socket_timeout=2, decode_responses=True)
 
     def wait_healthy(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         """Until every running node sees the cluster OK and every replica is in sync."""
@@ -149,7 +179,7 @@ class LocalCluster:
 
     def master_of(self, key: str) -> ClusterNode:
         """The node that serves `key`'s slot now."""
-        with redis.Redis(port=self.nodes[0].port, decode_responses=True) as client:
+        with self.nodes[0].client(decode_responses=True) as client:
             slot = int(client.cluster("keyslot", key))
             for start, end, master, *_ in client.cluster("slots"):
                 if start <= slot <= end:
@@ -158,7 +188,7 @@ class LocalCluster:
 
     def master_nodes(self) -> list[tuple[str, ClusterNode]]:
         """(node ID, node) of every master."""
-        with redis.Redis(port=self.nodes[0].port, decode_responses=True) as client:
+        with self.nodes[0].client(decode_responses=True) as client:
             nodes = client.cluster("nodes")
         found = []
         for address, node in nodes.items():
@@ -172,11 +202,11 @@ class LocalCluster:
         `redis-cli --cluster reshard` does for a slot with keys, minus MIGRATE): told to the
         new owner first, then to the other masters; replicas learn it from them."""
         masters = self.master_nodes()
-        with redis.Redis(port=self.nodes[0].port) as client:
+        with self.nodes[0].client() as client:
             slot = int(client.cluster("keyslot", key))
         ordered = sorted(masters, key=lambda pair: pair[0] != node_id)
         for _, node in ordered:
-            with redis.Redis(port=node.port) as client:
+            with node.client() as client:
                 client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", node_id)
         self.wait_healthy()
         if self.master_of(key).port != dict(masters)[node_id].port:

@@ -21,7 +21,7 @@ reconciliation look up, keda/ and helm/ render the same names):
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -56,7 +56,8 @@ class RedisTopology:
     sentinels: tuple[Address, ...] = ()
     sentinel_master: str = ""
     sentinel_username: str | None = None
-    sentinel_password: str | None = None
+    # Left out of repr(): settings objects end up in tracebacks and debug output.
+    sentinel_password: str | None = field(default=None, repr=False)
     shards: int = 1
 
     @classmethod

@@ -361,6 +361,9 @@ Fail early with a clear message on combinations the schema cannot express.
 {{- if ne (empty .Values.tls.keda.certKey) (empty .Values.tls.keda.keyKey) }}
 {{- fail "tls.keda.certKey and tls.keda.keyKey go together: KEDA needs both to present a client certificate" }}
 {{- end }}
+{{- range $key := list "sentinelUsername" "sentinelPassword" }}
+{{- include "vote-pipeline.checkCredential" (list (printf "externalRedis.%s" $key) (get $.Values.externalRedis $key)) }}
+{{- end }}
 {{- range $key := list "password" "ingestPassword" "processorPassword" "kedaPassword" }}
 {{- include "vote-pipeline.checkCredential" (list (printf "redis.%s" $key) (get $.Values.redis $key)) }}
 {{- end }}

@@ -46,6 +46,7 @@ template:
               secretKeyRef:
                 name: {{ include "vote-pipeline.componentSecret" (list . "processor") }}
                 key: DATABASE_URL
+          {{- with include "vote-pipeline.sentinelAuthEnv" (list . "processor") | trim }}{{ . | nindent 10 }}{{ end }}
           - name: VOTE_STREAM
             value: {{ .Values.config.voteStream | quote }}
           - name: VOTE_GROUP

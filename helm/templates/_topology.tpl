@@ -104,3 +104,51 @@ Fail early on topology settings that cannot work.
 {{- fail "config.redisMode=sentinel needs externalRedis.sentinels and externalRedis.sentinelMaster" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The sentinel credentials the chart passes on, as JSON {variable: KEDA parameter}: with
+redisMode=sentinel, those given in externalRedis, or with existingSecret both (a key missing
+from that Secret reads as none, for KEDA as for the pods' optional references).
+*/}}
+{{- define "vote-pipeline.sentinelAuthKeys" -}}
+{{- $keys := dict }}
+{{- $e := .Values.externalRedis }}
+{{- if eq .Values.config.redisMode "sentinel" }}
+{{- if or .Values.existingSecret $e.sentinelUsername }}
+{{- $_ := set $keys "REDIS_SENTINEL_USERNAME" "sentinelUsername" }}
+{{- end }}
+{{- if or .Values.existingSecret $e.sentinelPassword }}
+{{- $_ := set $keys "REDIS_SENTINEL_PASSWORD" "sentinelPassword" }}
+{{- end }}
+{{- end }}
+{{- $keys | toJson }}
+{{- end }}
+
+{{/*
+The sentinel credentials as Secret data (only when the chart writes the Secrets).
+*/}}
+{{- define "vote-pipeline.sentinelSecretData" -}}
+{{- $e := .Values.externalRedis }}
+{{- $values := dict "REDIS_SENTINEL_USERNAME" $e.sentinelUsername "REDIS_SENTINEL_PASSWORD" $e.sentinelPassword }}
+{{- range $key, $_ := include "vote-pipeline.sentinelAuthKeys" . | fromJson }}
+{{ $key }}: {{ get $values $key | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pods' sentinel credentials, from the component's Secret.
+Usage: include "vote-pipeline.sentinelAuthEnv" (list $ "ingest")
+*/}}
+{{- define "vote-pipeline.sentinelAuthEnv" -}}
+{{- $root := index . 0 }}
+{{- range $key, $_ := include "vote-pipeline.sentinelAuthKeys" $root | fromJson }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "vote-pipeline.componentSecret" (list $root (index $ 1)) }}
+      key: {{ $key }}
+      {{- if $root.Values.existingSecret }}
+      optional: true
+      {{- end }}
+{{- end }}
+{{- end }}

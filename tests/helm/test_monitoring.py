@@ -29,7 +29,13 @@ from tests.support.helmchart import (
     template,
 )
 from tests.support.prometheus_crds import prometheus_crd_validator
-from tests.support.promql import KNOWN_METRICS, PROJECT_METRICS, grafana_expr, selectors
+from tests.support.promql import (
+    KNOWN_METRICS,
+    PROJECT_METRICS,
+    Selector,
+    grafana_expr,
+    selectors,
+)
 
 pytestmark = pytest.mark.helm
 
@@ -243,3 +249,75 @@ def test_the_dashboard_ships_as_a_configmap_for_grafana(monitored: list[Manifest
     assert find(other, "ConfigMap", configmap["metadata"]["name"])["metadata"]["namespace"] == (
         "grafana"
     )
+
+
+# The label naming each shard's object, per metric family the alerts and the dashboard read.
+SHARD_LABELS = {
+    "keda_scaled_job_errors_total": "scaledJob", "keda_scaler_metrics_value": "scaledObject",
+    "kube_job_owner": "owner_name", "kube_cronjob_status_last_successful_time": "cronjob",
+    "kube_cronjob_created": "cronjob",
+}  # fmt: skip
+
+
+def shard_names(manifests: list[Manifest]) -> dict[str, list[str]]:
+    """label -> the rendered objects it names: every shard's ScaledJob or sweeper CronJob."""
+    jobs = [d["metadata"]["name"] for d in manifests if d["kind"] == "ScaledJob"]
+    sweepers = [d["metadata"]["name"] for d in manifests if d["kind"] == "CronJob"]
+    return {"scaledJob": jobs, "scaledObject": jobs, "owner_name": jobs, "cronjob": sweepers}
+
+
+def covers(selector: Selector, label: str, names: dict[str, list[str]]) -> bool:
+    """The selector takes every shard's object of its kind and none of the other kind's."""
+    other = names["cronjob"] if label != "cronjob" else names["scaledJob"]
+    return all(selector.matches(label, n) for n in names[label]) and not any(
+        selector.matches(label, n) for n in other
+    )
+
+
+@pytest.mark.parametrize("release", [RELEASE, LONG_RELEASE])
+def test_with_shards_every_alert_covers_every_shards_objects(release: str) -> None:
+    manifests = render_release(HELM_VERSIONS[0], release, *ALL_ON, "--set", "config.voteShards=3")
+    names = shard_names(manifests)
+    assert len(names["scaledJob"]) == len(names["cronjob"]) == 3
+    for name, rule in rules(manifests).items():
+        for selector in selectors(rule["expr"]):
+            label = SHARD_LABELS.get(selector.metric)
+            if label is not None:
+                assert covers(selector, label, names), (name, selector)
+
+
+def grafana_all(variable: dict[str, Any], values: list[str]) -> str:
+    """What Grafana puts in a query for a variable set to All: a regex alternation of every
+    value its query finds that passes the variable's regex."""
+    assert variable["multi"], variable["name"]
+    assert variable["includeAll"], variable["name"]
+    regex = variable["regex"].strip("/")
+    return "(" + "|".join(re.escape(v) for v in values if re.fullmatch(regex or ".*", v)) + ")"
+
+
+def test_with_shards_the_dashboard_shows_every_shard() -> None:
+    """Each shard's ScaledJob and sweeper is one series of the Job, KEDA and sweeper panels,
+    with the ScaledJob and sweeper variables at All (their default)."""
+    manifests = render(HELM_VERSIONS[0], *ALL_ON, "--set", "config.voteShards=3")
+    names = shard_names(manifests)
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    values = {  # the ScaledJobs KEDA reports; every CronJob of the namespace
+        "scaledjob": grafana_all(variables["scaledjob"], names["scaledJob"]),
+        "sweeper": grafana_all(variables["sweeper"], [*names["cronjob"], "nightly-backup"]),
+    }
+    shard_queries = 0
+    for query in dashboard_queries(dashboard):
+        if "$scaledjob" not in query and "$sweeper" not in query:
+            continue
+        shard_queries += 1
+        text = query.replace('"$scaledjob"', json.dumps(values["scaledjob"]))
+        text = text.replace('"$sweeper"', json.dumps(values["sweeper"]))
+        expr = grafana_expr(text)
+        for selector in selectors(expr):
+            label = SHARD_LABELS.get(selector.metric)
+            if label is not None:
+                assert covers(selector, label, names), (query, selector)
+        if not query.startswith("label_values"):
+            assert re.search(r"\bby \((owner_name|scaledObject|scaledJob|cronjob)\)", query), query
+    assert shard_queries == 5

@@ -7,8 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.support.helmchart import Manifest, pod_spec, render, values_args
+from tests.support.helmchart import (
+    CHART,
+    Manifest,
+    find,
+    pod_spec,
+    render,
+    render_values,
+    values_args,
+)
 from votecontract.names import StreamNames
 from votecontract.topology import RedisTopology
 
@@ -77,3 +86,76 @@ def test_the_bundled_redis_acl_covers_every_shard() -> None:
 def test_cluster_mode_with_the_bundled_standalone_redis_is_refused() -> None:
     with pytest.raises(AssertionError, match="needs an external Redis"):
         render("3.17.2", "--set", "config.redisMode=cluster")
+
+
+def sentinel_values(**external: object) -> dict[str, Any]:
+    """helm/ci/sentinel-values.yaml with `external` merged into externalRedis."""
+    values: dict[str, Any] = yaml.safe_load((CHART / "ci" / "sentinel-values.yaml").read_text())
+    values["externalRedis"] |= external
+    return values
+
+
+def secret_refs(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """The first container's env entries read from a Secret, by name."""
+    container = pod_spec(manifest)["containers"][0]
+    return {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in container.get("env", [])
+        if "secretKeyRef" in item.get("valueFrom", {})
+    }
+
+
+def auth_params(manifests: list[Manifest]) -> dict[str, tuple[str, str]]:
+    (auth,) = of_kind(manifests, "TriggerAuthentication")
+    return {ref["parameter"]: (ref["name"], ref["key"]) for ref in auth["spec"]["secretTargetRef"]}
+
+
+def test_sentinel_credentials_reach_keda_and_every_pod() -> None:
+    manifests = render("3.17.2", *values_args("sentinel-values.yaml"))
+    secrets = {m["metadata"]["name"]: m["stringData"] for m in of_kind(manifests, "Secret")}
+    params = auth_params(manifests)
+    for parameter, key in (("sentinelUsername", "REDIS_SENTINEL_USERNAME"),
+                           ("sentinelPassword", "REDIS_SENTINEL_PASSWORD")):  # fmt: skip
+        assert params[parameter] == ("vote-pipeline", key)
+    assert secrets["vote-pipeline"]["REDIS_SENTINEL_USERNAME"] == "votes-sentinel"
+    assert secrets["vote-pipeline"]["REDIS_SENTINEL_PASSWORD"] == "s3cret-s"
+    workloads = [find(manifests, "Deployment", "vote-pipeline-ingest")]
+    workloads += of_kind(manifests, "ScaledJob") + of_kind(manifests, "CronJob")
+    for workload in workloads:
+        refs = secret_refs(workload)
+        for variable, value in (("REDIS_SENTINEL_USERNAME", "votes-sentinel"),
+                                ("REDIS_SENTINEL_PASSWORD", "s3cret-s")):  # fmt: skip
+            ref = refs[variable]
+            assert secrets[ref["name"]][ref["key"]] == value, workload["metadata"]["name"]
+            assert ref["name"] != "vote-pipeline", "a pod reads only its component's Secret"
+
+
+def test_sentinel_credentials_come_from_an_existing_secret_when_present() -> None:
+    values = sentinel_values(url="", sentinelUsername="", sentinelPassword="")
+    values["existingSecret"] = "my-creds"
+    values["externalRedis"]["address"] = "unused:6379"
+    manifests = render_values("3.17.2", values)
+    assert auth_params(manifests)["sentinelPassword"] == ("my-creds", "REDIS_SENTINEL_PASSWORD")
+    assert auth_params(manifests)["sentinelUsername"] == ("my-creds", "REDIS_SENTINEL_USERNAME")
+    for workload in [find(manifests, "Deployment", "vote-pipeline-ingest"),
+                     *of_kind(manifests, "ScaledJob")]:  # fmt: skip
+        ref = secret_refs(workload)["REDIS_SENTINEL_PASSWORD"]
+        assert ref == {"name": "my-creds", "key": "REDIS_SENTINEL_PASSWORD", "optional": True}
+
+
+def test_sentinels_without_a_password_get_no_sentinel_credentials() -> None:
+    manifests = render_values("3.17.2", sentinel_values(sentinelUsername="", sentinelPassword=""))
+    assert not {"sentinelUsername", "sentinelPassword"} & set(auth_params(manifests))
+    assert "REDIS_SENTINEL_PASSWORD" not in secret_refs(of_kind(manifests, "ScaledJob")[0])
+
+
+def test_tls_behind_sentinel_reaches_keda_for_sentinels_and_master() -> None:
+    """KEDA's sentinel client has one TLS config (go-redis FailoverOptions.TLSConfig) for the
+    sentinels and the master: the trigger's enableTLS and the TriggerAuthentication's CA."""
+    values = sentinel_values(url="rediss://keda:s3cret@unused:6379/0")
+    values["tls"] = {"secretName": "vote-tls"}
+    manifests = render_values("3.17.2", values)
+    (job,) = of_kind(manifests, "ScaledJob")
+    (trigger,) = job["spec"]["triggers"]
+    assert trigger["metadata"]["enableTLS"] == "true"
+    assert auth_params(manifests)["ca"] == ("vote-tls", "ca.crt")

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
-import redis
 
 from tests.support.redissentinel import LocalSentinel
 
@@ -76,5 +75,5 @@ def http_writer(client: httpx.AsyncClient) -> Write:
 
 
 def stored_on_master(setup: LocalSentinel, stream: str) -> set[str]:
-    with redis.Redis(port=setup.master_port(), decode_responses=True) as master:
+    with setup.connect(setup.master_port(), decode_responses=True) as master:
         return {entry_id for entry_id, _ in master.xrange(stream)}

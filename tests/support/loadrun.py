@@ -60,3 +60,13 @@ def finished(process: subprocess.Popen[str], tmp_path: Path) -> tuple[int, str, 
     summary_path = tmp_path / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return process.returncode, stdout[-4000:] + stderr[-4000:] + logs, summary
+
+
+def assert_reconciled(code: int, output: str, summary: dict[str, object]) -> None:
+    assert code == 0, output
+    assert summary["ok"] is True, output
+    assert summary["failures"] == 0, output
+    assert summary["accepted"] == summary["recorded"], output
+    assert isinstance(summary["accepted"], int), output
+    assert summary["accepted"] > 0, output
+    assert "result                    OK" in output

@@ -4,7 +4,7 @@ port of Prometheus' own parser, and the metric names each source exports (explic
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import promql_parser
 
@@ -55,6 +55,14 @@ _LABEL_VALUES = re.compile(r"^label_values\((?:(.*),\s*)?(\w+)\)$", re.DOTALL)
 class Selector:
     metric: str
     labels: dict[str, str]  # equality matchers only
+    regexes: dict[str, str] = field(default_factory=dict)  # =~ matchers
+
+    def matches(self, label: str, value: str) -> bool:
+        """Whether `label=value` passes this selector's matcher of `label` (anchored, as
+        Prometheus anchors regex matchers)."""
+        if label in self.labels:
+            return self.labels[label] == value
+        return re.fullmatch(self.regexes[label], value) is not None
 
 
 def selectors(expr: str) -> list[Selector]:
@@ -68,7 +76,10 @@ def selectors(expr: str) -> list[Selector]:
                 for m in node.matchers.matchers
                 if m.op == promql_parser.MatchOp.Equal
             }
-            found.append(Selector(node.name or labels.get("__name__", ""), labels))
+            regexes = {
+                m.name: m.value for m in node.matchers.matchers if m.op == promql_parser.MatchOp.Re
+            }
+            found.append(Selector(node.name or labels.get("__name__", ""), labels, regexes))
         return True
 
     promql_parser.walk(promql_parser.parse(expr), visit)

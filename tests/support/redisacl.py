@@ -48,6 +48,27 @@ def render_acl(names: StreamNames, passwords: dict[str, str], shards: int = 1) -
     return text
 
 
+def setuser_args(line: str) -> list[str]:
+    """An ACL file line as ACL SETUSER arguments (a selector `(...)` is one argument)."""
+    words, selector = [], []
+    for word in line.split()[1:]:
+        if selector or word.startswith("("):
+            selector.append(word)
+            if word.endswith(")"):
+                words.append(" ".join(selector))
+                selector = []
+        else:
+            words.append(word)
+    return words
+
+
+def role_lines(names: StreamNames, shards: int, passwords: dict[str, str]) -> dict[str, list[str]]:
+    """The shipped lines for `names`' stream, or for every shard's (a glob) when shards > 1."""
+    text = render_acl(names, passwords, shards)
+    lines = [setuser_args(line) for line in text.splitlines() if line.startswith("user ")]
+    return {args[0]: args for args in lines}
+
+
 @dataclass
 class AclRedis:
     """A redis-server with the shipped ACL, the default user off and an admin for the test."""

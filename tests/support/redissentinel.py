@@ -1,5 +1,7 @@
 """A Sentinel setup on loopback: one master, one replica and three sentinels (quorum 2), each a
 process of its own in the test's tmp dir, with bounded waits and a forced or real failover.
+With `tls` every process listens only for TLS and requires client certificates, and the
+servers and sentinels reach each other over TLS with the client certificate.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from tests.support.certs import TlsFiles
 from tests.support.servers import ThrowawayRedis, free_port
 
 MASTER_NAME = "votes-master"
@@ -30,6 +34,7 @@ class SentinelProcess:
     port: int
     workdir: Path
     master_port: int
+    tls: TlsFiles | None = None
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -45,6 +50,9 @@ class SentinelProcess:
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
         )
         args = [binary, str(conf), "--sentinel"]
+        if self.tls is not None:
+            args += ["--port", "0", "--tls-port", str(self.port)]
+            args += [*self.tls.server_args(), *self.tls.peer_args()]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
 
     def stop(self) -> None:
@@ -54,7 +62,12 @@ class SentinelProcess:
         self.process = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, decode_responses=True)
+        return connect(self.port, self.tls, socket_timeout=2, decode_responses=True)
+
+
+def connect(port: int, tls: TlsFiles | None, **kwargs: Any) -> redis.Redis:
+    """A plain client of a server or sentinel of the setup, over TLS when it speaks TLS."""
+    return redis.Redis(port=port, **(tls.client_kwargs() if tls else {}), **kwargs)
 
 
 @dataclass
@@ -62,6 +75,7 @@ class LocalSentinel:
     """Start with `start()`; `master()` is whichever server the sentinels name now."""
 
     workdir: Path
+    tls: TlsFiles | None = None
     servers: list[ThrowawayRedis] = field(default_factory=list)
     sentinels: list[SentinelProcess] = field(default_factory=list)
 
@@ -73,7 +87,16 @@ class LocalSentinel:
     @property
     def url(self) -> str:
         """REDIS_URL in sentinel mode: credentials and database only; the host is not used."""
-        return "redis://sentinel-managed/0"
+        return self.user_url("")
+
+    def user_url(self, userinfo: str) -> str:
+        """REDIS_URL with `userinfo` (`user:password@` or empty), rediss:// with TLS."""
+        if self.tls is None:
+            return f"redis://{userinfo}sentinel-managed/0"
+        return f"rediss://{userinfo}sentinel-managed/0{self.tls.url_query()}"
+
+    def connect(self, port: int, **kwargs: Any) -> redis.Redis:
+        return connect(port, self.tls, **kwargs)
 
     def environ(self) -> dict[str, str]:
         return {
@@ -90,7 +113,7 @@ class LocalSentinel:
             for index in range(3):
                 workdir = self.workdir / f"sentinel-{index}"
                 workdir.mkdir(parents=True, exist_ok=True)
-                sentinel = SentinelProcess(free_port(), workdir, master.port)
+                sentinel = SentinelProcess(free_port(), workdir, master.port, self.tls)
                 self.sentinels.append(sentinel)
                 sentinel.start()
             self.wait_settled(master.port)
@@ -101,7 +124,11 @@ class LocalSentinel:
     def _server(self, name: str, args: tuple[str, ...]) -> ThrowawayRedis:
         workdir = self.workdir / name
         workdir.mkdir(parents=True, exist_ok=True)
-        server = ThrowawayRedis(free_port(), workdir, (*args, "--logfile", "redis.log"))
+        port = free_port()
+        if self.tls is not None:
+            tls = ("--port", "0", "--tls-port", str(port))
+            args += (*tls, *self.tls.server_args(), *self.tls.peer_args())
+        server = ThrowawayRedis(port, workdir, (*args, "--logfile", "redis.log"))
         self.servers.append(server)
         server.start()
         return server
@@ -152,7 +179,7 @@ class LocalSentinel:
             for server in self.servers:
                 if server.port == master_port or server.process is None:
                     continue
-                with redis.Redis(port=server.port, socket_timeout=2) as client:
+                with self.connect(server.port, socket_timeout=2) as client:
                     info = client.info("replication")
                     if info.get("master_link_status") != "up" or info["master_port"] != master_port:
                         return False
@@ -191,10 +218,9 @@ class LocalSentinel:
             time.sleep(0.1)
         pytest.fail("the sentinels did not fail over in time")
 
-    @staticmethod
-    def _is_master(port: int) -> bool:
+    def _is_master(self, port: int) -> bool:
         try:
-            with redis.Redis(port=port, socket_timeout=2) as client:
+            with self.connect(port, socket_timeout=2) as client:
                 return bool(client.info("replication")["role"] == "master")
         except redis.RedisError:
             return False

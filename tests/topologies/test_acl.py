@@ -12,7 +12,7 @@ import redis
 
 from processor.summary import Outcome
 from tests.support.ingest_app import running_app
-from tests.support.redisacl import ROLES, new_passwords, render_acl
+from tests.support.redisacl import ROLES, new_passwords, role_lines
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import MASTER_NAME, LocalSentinel
 from tests.support.topologies import cast, drain, ingest_settings, job_settings
@@ -24,27 +24,6 @@ pytestmark = pytest.mark.slow
 # What redis-py's cluster client needs on top of the role's own commands (its topology and
 # command table); docs/redis-topologies.md lists it.
 CLUSTER_EXTRA = ("+cluster|slots", "+command")
-
-
-def setuser_args(line: str) -> list[str]:
-    """An ACL file line as ACL SETUSER arguments (a selector `(...)` is one argument)."""
-    words, selector = [], []
-    for word in line.split()[1:]:
-        if selector or word.startswith("("):
-            selector.append(word)
-            if word.endswith(")"):
-                words.append(" ".join(selector))
-                selector = []
-        else:
-            words.append(word)
-    return words
-
-
-def role_lines(names: StreamNames, shards: int, passwords: dict[str, str]) -> dict[str, list[str]]:
-    """The shipped lines for `names`' stream, or for every shard's (a glob) when shards > 1."""
-    text = render_acl(names, passwords, shards)
-    lines = [setuser_args(line) for line in text.splitlines() if line.startswith("user ")]
-    return {args[0]: args for args in lines}
 
 
 @pytest.fixture

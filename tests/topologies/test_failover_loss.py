@@ -69,6 +69,19 @@ async def test_no_vote_acknowledged_at_ack_durability_replica_is_lost_in_a_failo
     assert lost == []
 
 
+@pytest.mark.security
+async def test_no_vote_acknowledged_at_ack_durability_replica_is_lost_in_a_failover_over_tls(
+    fresh_tls_sentinel: LocalSentinel,
+) -> None:
+    """The same over TLS-only servers: replication, the sentinels' links and every client."""
+    how = "sentinel-failover"
+    acknowledged, lost, refused = await load_through_failover(
+        fresh_tls_sentinel, how, Durability.REPLICA
+    )
+    print(f"\n{how} over TLS: {len(acknowledged)} acknowledged, {len(lost)} lost, {refused} 503")
+    assert lost == []
+
+
 @pytest.mark.parametrize("how", WAYS)
 async def test_votes_acknowledged_at_ack_durability_memory_lost_in_a_failover_are_measured(
     fresh_sentinel: LocalSentinel, how: str

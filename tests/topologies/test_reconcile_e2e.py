@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import private_database
-from tests.support.loadrun import finished, load_run_env, start_load_run
+from tests.support.loadrun import assert_reconciled, finished, load_run_env, start_load_run
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import LocalSentinel
 from votecontract.names import ENV_REDIS_MODE, ENV_VOTE_SHARDS, StreamNames
@@ -22,16 +22,6 @@ def empty_database() -> Iterator[str]:
     """No schema: the run applies the processor's migrations, as `make loadtest` does."""
     with private_database("topology") as url:
         yield url
-
-
-def assert_reconciled(code: int, output: str, summary: dict[str, object]) -> None:
-    assert code == 0, output
-    assert summary["ok"] is True, output
-    assert summary["failures"] == 0, output
-    assert summary["accepted"] == summary["recorded"], output
-    assert isinstance(summary["accepted"], int), output
-    assert summary["accepted"] > 0, output
-    assert "result                    OK" in output
 
 
 @pytest.mark.redis_cluster

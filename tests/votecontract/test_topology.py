@@ -54,6 +54,12 @@ def test_sentinel_mode_reads_its_variables() -> None:
     assert topology.sentinel_password == "pw"
 
 
+def test_the_sentinel_password_does_not_show_in_the_settings_repr() -> None:
+    """Settings objects end up in tracebacks and debug output; passwords must not."""
+    topology = RedisTopology(mode="sentinel", sentinel_master="m", sentinel_password="s3cr3t-pw")
+    assert "s3cr3t-pw" not in repr(topology)
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [

@@ -1,0 +1,75 @@
+"""Fixtures of the topology tests over TLS: a private CA, and a Redis Cluster and a Sentinel
+setup that speak only TLS (client certificates required), each shared by the session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.certs import TlsFiles, make_certificates
+from tests.support.rediscluster import LocalCluster
+from tests.support.redissentinel import LocalSentinel
+
+
+@pytest.fixture(scope="session")
+def topology_tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_certificates(tmp_path_factory.mktemp("topology-tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_cluster(
+    tmp_path_factory: pytest.TempPathFactory, topology_tls: TlsFiles
+) -> Iterator[LocalCluster]:
+    """3 masters and 3 replicas on TLS ports only: clients, the bus and replication."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("tls-cluster"), tls=topology_tls)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_sentinel(
+    tmp_path_factory: pytest.TempPathFactory, topology_tls: TlsFiles
+) -> Iterator[LocalSentinel]:
+    """A master, a replica and three sentinels on TLS ports only."""
+    setup = LocalSentinel(tmp_path_factory.mktemp("tls-sentinel"), tls=topology_tls)
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def fresh_tls_sentinel(tmp_path: Path, topology_tls: TlsFiles) -> Iterator[LocalSentinel]:
+    """A TLS-only sentinel setup of this test's own, which it may fail over."""
+    setup = LocalSentinel(tmp_path / "tls-sentinel", tls=topology_tls)
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def tls_cluster_prefix(tls_cluster: LocalCluster) -> Iterator[str]:
+    """A key prefix of this test's own on the TLS cluster; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    tls_cluster.delete_keys(f"*{prefix}*")
+
+
+@pytest.fixture
+def tls_sentinel_prefix(tls_sentinel: LocalSentinel) -> Iterator[str]:
+    """A key prefix of this test's own on the TLS sentinel setup's master."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    with tls_sentinel.connect(tls_sentinel.master_port()) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
