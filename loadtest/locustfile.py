@@ -31,7 +31,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner
 
 from loadtest.ledger import write_ledger
-from loadtest.vote_run import VoteRun, parse_weights, stepped_users
+from loadtest.vote_run import VoteRun, holds_for_votes, parse_weights, stepped_users
 from votecontract.environment import env_list
 from votecontract.names import DEFAULT_VOTE_OPTIONS, ENV_VOTE_OPTIONS, FIELD_OPTION, FIELD_VOTER_ID
 
@@ -55,6 +55,15 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--reconcile-timeout", type=float, default=120.0)
     group.add_argument("--reconcile-json", default="", help="write the summary as JSON here")
     group.add_argument("--skip-reconcile", action="store_true", default=False)
+    group.add_argument(
+        "--min-votes",
+        type=int,
+        default=0,
+        help="keep the top step after --run-time until this many votes were accepted",
+    )
+    group.add_argument(
+        "--min-votes-within", type=float, default=120.0, help="seconds --min-votes may add"
+    )
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
@@ -65,6 +74,11 @@ def configure(environment: Environment, **_: Any) -> None:
     RUN.weights = parse_weights(options.option_weights, RUN.options)
     low, high = (float(part) for part in options.think_time.split(","))
     RUN.think_time_s = (low, high)
+    if options.min_votes > 0 and options.run_time:
+        # The staircase keeps --run-time; locust's own run-time limit (which kills users
+        # mid-request) moves past the longest hold and the ramp-down, as the outer bound.
+        RUN.steps_duration_s = float(options.run_time)
+        options.run_time += int(options.min_votes_within + StepShape.ramp_down_s) + 1
 
 
 class Voter(FastHttpUser):
@@ -152,19 +166,26 @@ class StepShape(LoadTestShape):
     use_common_options = True
     steps = 4
     ramp_down_s = 5.0
+    stepped_until: float | None = None  # when the staircase (and any hold for votes) ended
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
         options = self.runner.environment.parsed_options
         assert options is not None
         elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]
-        duration = float(options.run_time or 60)
-        users = stepped_users(elapsed, duration, options.num_users or 1, self.steps)
+        duration = RUN.steps_duration_s or float(options.run_time or 60)
+        top, rate = options.num_users or 1, float(options.spawn_rate or 1)
+        users = stepped_users(elapsed, duration, top, self.steps)
         if users is not None:
-            return users, float(options.spawn_rate or 1)
+            return users, rate
+        if self.stepped_until is None:
+            held_s = elapsed - duration
+            if holds_for_votes(len(RUN.votes), options.min_votes, held_s, options.min_votes_within):
+                return top, rate
+            self.stepped_until = elapsed
         grace = float(options.stop_timeout or 0) + self.ramp_down_s
-        if self.runner.user_count > 0 and elapsed < duration + grace:
-            return 0, float(min(max(options.num_users or 1, 1), 100))
+        if self.runner.user_count > 0 and elapsed < self.stepped_until + grace:
+            return 0, float(min(max(top, 1), 100))
         return None
 
 

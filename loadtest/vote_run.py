@@ -30,6 +30,7 @@ class VoteRun:
     weights: tuple[int, ...]
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     think_time_s: tuple[float, float] = (0.05, 0.5)
+    steps_duration_s: float | None = None  # the staircase's length when --min-votes moved run-time
     votes: list[AcceptedVote] = field(default_factory=list)
     backpressure: int = 0
     failures: int = 0
@@ -76,3 +77,10 @@ def stepped_users(elapsed_s: float, duration_s: float, users: int, steps: int) -
         return None
     step = min(int(elapsed_s * steps / duration_s), steps - 1)
     return max(1, -(-users * (step + 1) // steps))
+
+
+def holds_for_votes(accepted: int, min_votes: int, held_s: float, within_s: float) -> bool:
+    """After the staircase: keep its top step while fewer than `min_votes` were accepted,
+    for at most `within_s` more seconds. A run bounded by votes, not by the clock alone,
+    gives a reconciliation something to check however slow the machine is."""
+    return accepted < min_votes and held_s < within_s

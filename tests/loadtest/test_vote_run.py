@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from loadtest.ledger import EntryId
-from loadtest.vote_run import VoteRun, parse_weights, stepped_users
+from loadtest.vote_run import VoteRun, holds_for_votes, parse_weights, stepped_users
 
 OPTIONS = ("cats", "dogs", "birds")
 
@@ -56,3 +56,17 @@ def test_users_climb_in_four_equal_steps_then_stop(elapsed: float, users: int | 
 
 def test_a_step_never_has_zero_users() -> None:
     assert stepped_users(0, 10, 1, 4) == 1
+
+
+@pytest.mark.parametrize(
+    ("accepted", "held_s", "holds"),
+    [(0, 0.0, True), (199, 119.9, True), (200, 0.0, False), (0, 120.0, False)],
+)
+def test_the_top_step_is_held_until_enough_votes_within_the_bound(
+    accepted: int, held_s: float, holds: bool
+) -> None:
+    assert holds_for_votes(accepted, 200, held_s, 120.0) is holds
+
+
+def test_no_minimum_never_holds() -> None:
+    assert holds_for_votes(0, 0, 0.0, 120.0) is False
