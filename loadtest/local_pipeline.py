@@ -45,6 +45,8 @@ class PipelineConfig:
     names: StreamNames
     max_backlog: int | None = None
     polling_interval_s: float | None = None
+    # The sweeper CronJob's local twin (loadtest/sweeper.py): seconds between sweeps, or None.
+    sweep_interval_s: float | None = None
     manifest: Path = DEFAULT_MANIFEST
     # REDIS_MODE, its sentinel variables, VOTE_SHARDS: for every part alike.
     topology_env: tuple[tuple[str, str], ...] = ()
@@ -114,6 +116,9 @@ class LocalPipeline:
         subprocess.run(migrate, env=self.env(), check=True, cwd=REPO_ROOT)
         self.start_ingest()
         self.start_runner()
+        if self.config.sweep_interval_s is not None:
+            args = [sys.executable, "-m", "loadtest.sweeper", str(self.config.sweep_interval_s)]
+            self.spawn("sweeper", args, self.env())
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = open(self.log_to or os.devnull, "ab")  # noqa: SIM115 (owned by the child)

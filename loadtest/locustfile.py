@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 VOTE_NAME = "POST /vote"
 BACKPRESSURE_NAME = "POST /vote (503 backpressure)"
 RETRY_AFTER_BOUNDS_S = (0.05, 30.0)
+# 503s after which Redis may have stored the vote all the same (its reply came too late, or
+# too few replicas confirmed it: docs/ingest.md): the outcome is unknown, like a timeout's.
+MAYBE_STORED = frozenset({"redis_unavailable", "not_replicated"})
 
 RUN = VoteRun(options=env_list(os.environ, ENV_VOTE_OPTIONS, DEFAULT_VOTE_OPTIONS), weights=())
 
@@ -147,6 +150,8 @@ def accepted(resp: ResponseContextManager, voter_id: str, option: str) -> None:
 def backpressure(resp: ResponseContextManager) -> float:
     """503 is the pipeline protecting itself, not a failure: its own row in the stats."""
     RUN.backpressure += 1
+    if error_code(resp) in MAYBE_STORED:
+        RUN.uncertain += 1
     resp.request_meta["name"] = BACKPRESSURE_NAME
     resp.success()  # type: ignore[no-untyped-call]
     headers = resp.headers
@@ -156,6 +161,15 @@ def backpressure(resp: ResponseContextManager) -> float:
         delay = 1.0
     low, high = RETRY_AFTER_BOUNDS_S
     return min(max(delay, low), high)
+
+
+def error_code(resp: ResponseContextManager) -> str | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 class StepShape(LoadTestShape):

@@ -219,6 +219,7 @@ async def check(args: argparse.Namespace, settings: ReconcileSettings) -> int:
         summary = {"ok": outcome.ok, "mismatches": len(outcome.mismatches)}
         summary |= {"accepted": len(ledger.votes), "recorded": outcome.recorded}
         summary |= {"backpressure": ledger.backpressure, "failures": ledger.failures}
+        summary |= {"uncertain": ledger.uncertain}
         args.json_out.write_text(json.dumps(summary | {"latency": asdict(latency)}, indent=2))
     return 0 if outcome.ok else 1
 

@@ -60,7 +60,9 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
-def own_pipeline_config(env: Environ, polling_interval_s: float | None) -> PipelineConfig:
+def own_pipeline_config(
+    env: Environ, polling_interval_s: float | None, sweep_interval_s: float | None = None
+) -> PipelineConfig:
     settings = ReconcileSettings.from_environ(env)
     stream = settings.names.stream if ENV_VOTE_STREAM in env else OWN_STREAM
     database_url = settings.database_url
@@ -71,6 +73,7 @@ def own_pipeline_config(env: Environ, polling_interval_s: float | None) -> Pipel
         database_url=database_url,
         names=StreamNames(stream=stream, group=settings.names.group),
         polling_interval_s=polling_interval_s,
+        sweep_interval_s=sweep_interval_s,
     )
 
 
@@ -125,6 +128,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ingest-url", help="reuse the pipeline behind this ingest URL")
     parser.add_argument("--start", action="store_true", help="always start a pipeline")
     parser.add_argument("--polling-interval", type=float, help="runner poll, overrides keda/")
+    parser.add_argument(
+        "--sweep-interval", type=float, help="also run the sweeper Job every this many seconds"
+    )
     parser.add_argument("--summary-json", type=Path, help="write the reconciled summary here")
     parser.add_argument("--log", type=Path, help="pipeline logs (default: a temp file)")
     parser.add_argument("locust_args", nargs="*", help="after --: passed to locust")
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.ingest_url or DEV_INGEST_URL
         print(f"reusing the pipeline behind {url}", flush=True)
         return run_against(test, None, url)
-    config = own_pipeline_config(process_environ(), args.polling_interval)
+    config = own_pipeline_config(process_environ(), args.polling_interval, args.sweep_interval)
     log = args.log or workdir / "pipeline.log"
     print(f"pipeline logs: {log}", flush=True)
     return run_against(test, LocalPipeline(config, workdir, log_to=log), "")

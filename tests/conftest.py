@@ -41,12 +41,13 @@ def redis_url() -> str:
 
 @pytest.fixture
 def key_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is deleted afterwards, whichever
-    client (the app under test, a Job subprocess) wrote it."""
+    """A key prefix of this test's own; every key holding it is deleted afterwards, whichever
+    client (the app under test, a Job subprocess) wrote it, hash-tagged shard keys
+    (`{<prefix>votes:0}`) included."""
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield prefix
     with redis.Redis.from_url(redis_url) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
 
@@ -143,6 +144,6 @@ def sentinel_prefix(redis_sentinel: LocalSentinel) -> Iterator[str]:
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield prefix
     with redis.Redis(port=redis_sentinel.master_port()) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
         if keys:
             client.delete(*keys)

@@ -20,13 +20,21 @@ from votecontract.names import (
 )
 
 
-def load_run_command(tmp_path: Path, users: int = 12, duration: str = "8s") -> list[str]:
+def load_run_command(
+    tmp_path: Path,
+    users: int = 12,
+    duration: str = "8s",
+    min_votes: int = 0,
+    sweep_interval_s: float | None = None,
+) -> list[str]:
     command = [sys.executable, "-m", "loadtest.run", "--start", "--users", str(users)]
+    if sweep_interval_s is not None:
+        command += ["--sweep-interval", str(sweep_interval_s)]
     command += ["--spawn-rate", str(users), "--duration", duration, "--polling-interval", "0.5"]
     command += ["--summary-json", str(tmp_path / "summary.json")]
     command += ["--log", str(tmp_path / "pipeline.log")]
     command += ["--", "--think-time", "0.02,0.2", "--reconcile-timeout", "60"]
-    command += ["--ledger-dir", str(tmp_path), "--only-summary"]
+    command += ["--ledger-dir", str(tmp_path), "--only-summary", "--min-votes", str(min_votes)]
     return command
 
 
@@ -42,9 +50,11 @@ def load_run_env(
     }
 
 
-def start_load_run(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_load_run(
+    tmp_path: Path, env: dict[str, str], min_votes: int = 0, sweep_interval_s: float | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        load_run_command(tmp_path),
+        load_run_command(tmp_path, min_votes=min_votes, sweep_interval_s=sweep_interval_s),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -66,7 +76,12 @@ def assert_reconciled(code: int, output: str, summary: dict[str, object]) -> Non
     assert code == 0, output
     assert summary["ok"] is True, output
     assert summary["failures"] == 0, output
-    assert summary["accepted"] == summary["recorded"], output
-    assert isinstance(summary["accepted"], int), output
+    accepted, recorded, uncertain = (summary[k] for k in ("accepted", "recorded", "uncertain"))
+    assert isinstance(accepted, int), output
+    assert isinstance(recorded, int), output
+    assert isinstance(uncertain, int), output
+    # Every 202 recorded; more only for requests whose outcome was unknown (a timeout, or a 503
+    # after which Redis may have stored the vote: docs/ingest.md).
+    assert accepted <= recorded <= accepted + uncertain, output
     assert summary["accepted"] > 0, output
     assert "result                    OK" in output

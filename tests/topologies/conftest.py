@@ -70,6 +70,6 @@ def tls_sentinel_prefix(tls_sentinel: LocalSentinel) -> Iterator[str]:
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield prefix
     with tls_sentinel.connect(tls_sentinel.master_port()) as client:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
