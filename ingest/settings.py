@@ -53,7 +53,8 @@ from votecontract.topology import RedisTopology
 class IngestSettings:
     """Everything the ingest service is configured with; docs/configuration.md has the variables."""
 
-    redis_url: str = DEFAULT_REDIS_URL
+    # Credentials live in the URLs: out of repr(), so a logged settings object never shows them.
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
     options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
     names: StreamNames = field(default_factory=StreamNames)
     # REDIS_MODE and VOTE_SHARDS (docs/redis-topologies.md); `names` is the base of the
@@ -75,7 +76,7 @@ class IngestSettings:
     ack_replicas: int = 1
     ack_replica_timeout_s: float = 0.5
     # Read side: GET /results (cached at most 1 s), /votes/{id}, /results/stream, the page.
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     database_pool_size: int = 5
     database_timeout_s: float = 2.0
     results_max_age_s: float = 1.0

@@ -38,8 +38,8 @@ SHOWN_PER_CHECK = 20
 
 @dataclass(frozen=True, slots=True)
 class ReconcileSettings:
-    redis_url: str
-    database_url: str
+    redis_url: str = field(repr=False)  # the URLs hold credentials
+    database_url: str = field(repr=False)
     names: StreamNames
     topology: RedisTopology = field(default_factory=RedisTopology)
 

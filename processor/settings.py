@@ -47,8 +47,9 @@ from votecontract.topology import RedisTopology, shard_index
 class ProcessorSettings:
     """Everything one Job needs; docs/configuration.md describes each variable."""
 
-    redis_url: str = DEFAULT_REDIS_URL
-    database_url: str = DEFAULT_DATABASE_URL
+    # Credentials live in the URLs: out of repr(), so a logged settings object never shows them.
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     options: tuple[str, ...] = DEFAULT_VOTE_OPTIONS
     # The names of the shard this Job drains (VOTE_SHARD of VOTE_SHARDS; the stream as given
     # when there is one shard, see votecontract/topology.py).

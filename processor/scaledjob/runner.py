@@ -49,7 +49,7 @@ logger = logging.getLogger("processor.scaledjob")
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
     manifest_path: Path
-    redis_url: str
+    redis_url: str = field(repr=False)  # holds credentials
     polling_interval_s: float | None = None
     command: tuple[str, ...] | None = None
     pod_backoff_s: float = 10.0

@@ -181,3 +181,14 @@ REPLICA = {ENV_ACK_DURABILITY: "replica"}
 def test_a_bad_durability_setting_names_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         IngestSettings.from_env(env)
+
+
+def test_credentials_stay_out_of_the_settings_repr() -> None:
+    settings = IngestSettings.from_env(
+        {
+            "REDIS_URL": "redis://ingest:r3dis-secret@redis:6379/0",
+            "DATABASE_URL": "postgresql://app:pg-secret@db/votes",
+        }
+    )
+    assert "r3dis-secret" not in repr(settings)
+    assert "pg-secret" not in repr(settings)

@@ -71,3 +71,14 @@ def test_the_app_role_to_grant_is_optional() -> None:
     assert ProcessorSettings.from_env({}).app_role is None
     env = {ENV_DATABASE_APP_ROLE: " vote_app "}
     assert ProcessorSettings.from_env(env).app_role == "vote_app"
+
+
+def test_credentials_stay_out_of_the_settings_repr() -> None:
+    settings = ProcessorSettings.from_env(
+        {
+            "REDIS_URL": "redis://processor:r3dis-secret@redis:6379/0",
+            "DATABASE_URL": "postgresql://app:pg-secret@db/votes",
+        }
+    )
+    assert "r3dis-secret" not in repr(settings)
+    assert "pg-secret" not in repr(settings)
