@@ -143,7 +143,4 @@ def sentinel_prefix(redis_sentinel: LocalSentinel) -> Iterator[str]:
     """A key prefix of this test's own on the shared sentinel setup's master."""
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    with redis.Redis(port=redis_sentinel.master_port()) as client:
-        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+    redis_sentinel.delete_keys(f"*{prefix}*")

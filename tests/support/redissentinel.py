@@ -98,6 +98,13 @@ class LocalSentinel:
     def connect(self, port: int, **kwargs: Any) -> redis.Redis:
         return connect(port, self.tls, **kwargs)
 
+    def delete_keys(self, pattern: str) -> None:
+        """Delete the keys matching `pattern` on whichever server is the master now."""
+        with self.connect(self.master_port()) as client:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+
     def environ(self) -> dict[str, str]:
         return {
             "REDIS_MODE": "sentinel",

@@ -69,7 +69,4 @@ def tls_sentinel_prefix(tls_sentinel: LocalSentinel) -> Iterator[str]:
     """A key prefix of this test's own on the TLS sentinel setup's master."""
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    with tls_sentinel.connect(tls_sentinel.master_port()) as client:
-        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+    tls_sentinel.delete_keys(f"*{prefix}*")

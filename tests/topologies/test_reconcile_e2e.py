@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.support.databases import private_database
 from tests.support.loadrun import assert_reconciled, finished, load_run_env, start_load_run
@@ -64,8 +63,9 @@ def test_a_load_test_reconciles_behind_sentinel(
 
 
 def votes_added(setup: LocalSentinel, prefix: str) -> int:
-    """Entries ever added to the run's streams on the current master (trimming aside)."""
-    with redis.Redis(port=setup.master_port(), socket_timeout=5) as client:
+    """Entries ever added to the streams holding `prefix`, on the current master (trimming
+    aside)."""
+    with setup.connect(setup.master_port(), socket_timeout=5) as client:
         keys = [
             key for key in client.scan_iter(match=f"*{prefix}*") if client.type(key) == b"stream"
         ]
@@ -75,7 +75,7 @@ def votes_added(setup: LocalSentinel, prefix: str) -> int:
 @pytest.mark.redis_sentinel
 @pytest.mark.timeout(300)
 def test_a_load_test_reconciles_across_a_sentinel_failover(
-    redis_sentinel: LocalSentinel, sentinel_prefix: str, empty_database: str, tmp_path: Path
+    fresh_sentinel: LocalSentinel, empty_database: str, tmp_path: Path
 ) -> None:
     # At ACK_DURABILITY=replica a 202 means the promoted replica holds the vote: every vote
     # acknowledged before, during and after the failover is recorded once by the Jobs. XACKs
@@ -83,22 +83,22 @@ def test_a_load_test_reconciles_across_a_sentinel_failover(
     # again, already recorded, and start no Job (KEDA's lag counts only undelivered entries);
     # the sweeper (here every 2 s, claiming after 1 s idle) re-reads them, which the idempotent
     # writes ignore. 503s then are unknown outcomes (docs/ingest.md), counted as such.
-    names = StreamNames(f"{sentinel_prefix}votes", "processors")
-    topology = redis_sentinel.environ() | {
+    names = StreamNames("votes", "processors")  # a setup of its own: no prefix needed
+    topology = fresh_sentinel.environ() | {
         ENV_VOTE_SHARDS: "2",
         ENV_ACK_DURABILITY: "replica",
         ENV_CLAIM_MIN_IDLE_MS: "1000",
     }
-    env = load_run_env(redis_sentinel.url, empty_database, names, topology)
+    env = load_run_env(fresh_sentinel.url, empty_database, names, topology)
     run = start_load_run(tmp_path, env, min_votes=MIN_VOTES, sweep_interval_s=2.0)
     try:
         deadline = time.monotonic() + 120
-        while votes_added(redis_sentinel, sentinel_prefix) < BEFORE_FAILOVER:
+        while votes_added(fresh_sentinel, "") < BEFORE_FAILOVER:
             assert run.poll() is None, finished(run, tmp_path)[1]
             assert time.monotonic() < deadline, "no votes reached Redis"
             time.sleep(0.05)
-        redis_sentinel.failover()
-        redis_sentinel.wait_settled(redis_sentinel.master_port())
+        fresh_sentinel.failover()
+        fresh_sentinel.wait_settled(fresh_sentinel.master_port())
         code, output, summary = finished(run, tmp_path)
     finally:
         run.kill()
