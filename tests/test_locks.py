@@ -135,3 +135,13 @@ def test_the_wheel_carries_the_files_read_at_run_time(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for expected in DATA_FILES:
         assert any(name.startswith(expected) for name in names), expected
+
+
+def test_every_tool_the_makefile_runs_from_the_venv_comes_with_the_dev_lock() -> None:
+    # `make mutation` once called a mutmut that no lock installed: the venv CI builds from
+    # requirements/dev.lock must hold every $(VENV)/bin tool the Makefile names.
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    tools = set(re.findall(r"\$\(VENV\)/bin/([A-Za-z0-9_.-]+)", makefile))
+    assert tools, "the Makefile names no venv tool: the pattern is out of date"
+    bin_dir = Path(sys.executable).parent
+    assert sorted(tool for tool in tools if not (bin_dir / tool).exists()) == []
