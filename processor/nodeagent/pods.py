@@ -4,7 +4,9 @@ pod IP (a loopback address of their own) and their containers' plans."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import socket
+import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,20 @@ from processor.nodeagent.podspec import ObjectData, PodSpecError, plan_container
 from processor.nodeagent.runtime import ContainerRun, PodRuntime
 
 FIRST_POD_IP = ipaddress.IPv4Address("127.0.1.1")
+PROC_NET_TCP = Path("/proc/net/tcp")
+TCP_LISTEN = "0A"  # include/net/tcp_states.h
+
+
+def listening_addresses(table: Path = PROC_NET_TCP) -> set[str]:
+    """IPv4 addresses some process listens on (TCP), from the kernel's socket table."""
+    found = set()
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state = fields[1], fields[3]
+        if state == TCP_LISTEN:
+            packed = struct.pack("=I", int(local.split(":")[0], 16))  # printed in host order
+            found.add(socket.inet_ntoa(packed))
+    return found
 
 
 def image_repository(image: str) -> str:
@@ -39,16 +55,20 @@ def unsupported(pod: Mapping[str, Any], repository: str) -> str | None:
 
 @dataclass
 class AddressPool:
-    """Pod IPs: 127.0.1.1 and up, each given back when its pod is gone."""
+    """Pod IPs: 127.0.1.1 and up, each given back when its pod is gone. An address another
+    process listens on (a leftover server of an earlier run) is skipped: the pod's server would
+    fail there with EADDRINUSE."""
 
     first: ipaddress.IPv4Address = field(default_factory=lambda: FIRST_POD_IP)
     size: int = 250
     used: set[str] = field(default_factory=set)
+    taken_elsewhere: Callable[[], set[str]] = listening_addresses
 
     def take(self) -> str:
+        elsewhere = self.taken_elsewhere()
         for offset in range(self.size):
             address = str(self.first + offset)
-            if address not in self.used:
+            if address not in self.used and address not in elsewhere:
                 self.used.add(address)
                 return address
         raise PodSpecError("no free pod address left on this node")
