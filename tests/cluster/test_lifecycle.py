@@ -1,0 +1,225 @@
+"""The chart's life cycle on the real control plane under helm 3 (issue 12, scenarios c and d;
+test_release.py runs a, b and e under helm 4): install; `helm upgrade` mid-drain with a new
+image tag and a changed setting; a Job pod SIGKILLed mid-batch; helm test; uninstall.
+
+"Mid-drain" and "mid-batch" are made deterministic, not timed: the test holds a SHARE lock on
+vote_events, so every Job that has read a batch waits on its INSERT with the batch pending
+(XPENDING > 0) until the test lets go. The new image tag needs no second build: the node agent
+runs every tag of the project's image repository from the one virtualenv it was started with
+(docs/real-control-plane.md), so the tag shows in the Jobs' pod specs only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.support.cluster import Cluster, ReleaseServers, wait_for
+from tests.support.clusterrelease import (
+    finished,
+    ingest_address,
+    install,
+    job_env,
+    post_votes,
+    processor_jobs,
+    recorded,
+    upgrade,
+    votes_recorded,
+)
+from tests.support.databases import TEST_PG_ADMIN_URL, dsn_with_database
+from tests.support.paths import ROOT
+from tests.support.tablelock import share_lock
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+HELM = "3"
+NAMESPACE, RELEASE = "votes-helm3", "votes"
+OUTPUT = ROOT / "test-output" / "cluster"
+NEW_BATCH_SIZE = "377"
+
+
+@pytest.fixture(scope="module")
+def release(
+    cluster: Cluster, servers: ReleaseServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    values = servers.values(processor={"lagCount": 50, "maxReplicaCount": 4})
+    path = tmp_path_factory.mktemp("values") / "values.json"
+    install(cluster, HELM, RELEASE, NAMESPACE, values, path)
+    values["_path"] = str(path)
+    yield values
+    cluster.helm(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+
+
+def locked(servers: ReleaseServers) -> Any:
+    return share_lock(dsn_with_database(TEST_PG_ADMIN_URL, servers.database), "vote_events")
+
+
+def pending(servers: ReleaseServers) -> int:
+    admin = redis.Redis.from_url(servers.admin_url(), decode_responses=True)
+    groups = admin.xinfo_groups("votes")
+    return int(groups[0]["pending"]) if groups else 0
+
+
+def stamp(text: str) -> float:
+    return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+
+
+def migration_completed_at(cluster: Cluster, since: float) -> float:
+    """When the Job controller reported the migration hook Job complete, after `since`."""
+    events = cluster.objects("events", NAMESPACE)
+    times = [
+        stamp(e.get("lastTimestamp") or e["eventTime"][:19] + "Z")
+        for e in events
+        if e["involvedObject"]["kind"] == "Job"
+        and "migration" in e["involvedObject"]["name"]
+        and e["reason"] == "Completed"
+    ]
+    later = [t for t in times if t >= since]
+    assert later, f"no migration Job completed after the upgrade began: {times}"
+    return max(later)
+
+
+def helm_wrote_at(obj: dict[str, Any]) -> float:
+    """The last time helm changed `obj` (its managedFields entry)."""
+    entries = [m for m in obj["metadata"]["managedFields"] if m["manager"].startswith("helm")]
+    return max(stamp(m["time"]) for m in entries)
+
+
+def record(name: str, text: str) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / name).write_text(text + "\n")
+    print(text)
+
+
+def reconcile(servers: ReleaseServers, accepted: int) -> None:
+    wait_for(f"{accepted} votes recorded", lambda: votes_recorded(servers) >= accepted)
+    assert asyncio.run(recorded(servers.pg_url("app"))) == (accepted,) * 3, "lost or doubled"
+    wait_for("the group drained", lambda: pending(servers) == 0)
+
+
+def test_c_upgrade_mid_drain_migrates_first_lets_old_jobs_finish_and_new_jobs_take_the_new_setting(
+    cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
+) -> None:
+    accepted = 0
+    with locked(servers):
+        accepted += len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 400)))
+        wait_for("Jobs holding read votes", lambda: pending(servers) > 0)
+        before = {j["metadata"]["name"] for j in processor_jobs(cluster, NAMESPACE)}
+        assert not any(finished(j) for j in processor_jobs(cluster, NAMESPACE))
+        began = time.time() - 1  # the API server stamps whole seconds
+        values = {**release, "image": {"repository": "vote-pipeline", "tag": "dev-upgraded"}}
+        values["processor"] = {**values["processor"], "batchSize": int(NEW_BATCH_SIZE)}
+        values.pop("_path")
+        upgrade(cluster, HELM, RELEASE, NAMESPACE, values, Path(release["_path"]))
+        scaledjob = cluster.objects("scaledjobs", NAMESPACE)[0]
+        migrated = migration_completed_at(cluster, began)
+        assert migrated <= helm_wrote_at(scaledjob), "the ScaledJob changed before the migration"
+        old = [j for j in processor_jobs(cluster, NAMESPACE) if j["metadata"]["name"] in before]
+        assert {j["metadata"]["name"] for j in old} == before, "gradual rollout deleted a Job"
+        accepted += len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 400)))
+
+        def new_jobs() -> list[dict[str, Any]]:
+            jobs = processor_jobs(cluster, NAMESPACE)
+            return [j for j in jobs if j["metadata"]["name"] not in before]
+
+        wait_for("a Job of the new generation", new_jobs)
+    reconcile(servers, accepted)
+    wait_for("every Job finished", lambda: all(map(finished, processor_jobs(cluster, NAMESPACE))))
+    jobs = processor_jobs(cluster, NAMESPACE)
+    lines = ["job  generation  BATCH_SIZE  image  succeeded"]
+    for job in jobs:
+        image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        generation = "old" if job["metadata"]["name"] in before else "new"
+        lines.append(
+            f"{job['metadata']['name']}  {generation}  {job_env(job, 'BATCH_SIZE')}  {image}"
+            f"  {job['status'].get('succeeded', 0)}"
+        )
+    record("upgrade.txt", "\n".join(lines))
+    for job in jobs:
+        if job["metadata"]["name"] in before:
+            assert job["status"].get("succeeded") == 1, job["status"]
+            assert job_env(job, "BATCH_SIZE") != NEW_BATCH_SIZE
+        else:
+            assert job_env(job, "BATCH_SIZE") == NEW_BATCH_SIZE, job["metadata"]["name"]
+            assert job["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+                ":dev-upgraded"
+            )
+
+
+def job_process(job: str) -> int:
+    """The PID of the local process the node agent runs for `job`'s pod (JOB_NAME in its env)."""
+    wanted = f"JOB_NAME={job}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                env = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if wanted in env and b"-m\0processor" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+    raise AssertionError(f"no process of Job {job}")
+
+
+def job_pods(cluster: Cluster, job: str) -> list[dict[str, Any]]:
+    return cluster.objects("pods", NAMESPACE, "-l", f"batch.kubernetes.io/job-name={job}")
+
+
+def test_d_a_job_pod_killed_mid_batch_is_retried_under_the_job_name_and_loses_nothing(
+    cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
+) -> None:
+    accepted = votes_recorded(servers)
+    known = {j["metadata"]["name"] for j in processor_jobs(cluster, NAMESPACE)}
+    with locked(servers):
+        accepted += len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 300)))
+        admin = redis.Redis.from_url(servers.admin_url(), decode_responses=True)
+
+        def holder() -> str | None:
+            for consumer in admin.xinfo_consumers("votes", "processors"):
+                if consumer["pending"] and consumer["name"] not in known:
+                    return str(consumer["name"])
+            return None
+
+        job = wait_for("a new Job holding read votes", holder)
+        held = next(c for c in admin.xinfo_consumers("votes", "processors") if c["name"] == job)
+        os.kill(job_process(job), signal.SIGKILL)
+        wait_for("the Job's pod retried", lambda: len(job_pods(cluster, job)) >= 2)
+    reconcile(servers, accepted)
+
+    def the_job() -> dict[str, Any]:
+        return next(j for j in processor_jobs(cluster, NAMESPACE) if j["metadata"]["name"] == job)
+
+    wait_for("the Job finished", lambda: finished(the_job()))
+    pods = job_pods(cluster, job)
+    exits = [(p["metadata"]["name"], p["status"]["phase"]) for p in pods]
+    record(
+        "kill.txt",
+        f"job {job}: held {held['pending']} read votes when SIGKILLed; pods {exits}; "
+        f"{accepted} votes recorded once each",
+    )
+    phases = sorted(p["status"]["phase"] for p in pods)
+    assert phases == ["Failed", "Succeeded"], exits
+    final = the_job()
+    assert final["status"].get("succeeded") == 1, final["status"]
+
+
+def test_e_helm_test_and_uninstall_under_helm_3(
+    cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
+) -> None:
+    before = asyncio.run(recorded(servers.pg_url("app")))
+    cluster.helm(HELM, "test", RELEASE, "-n", NAMESPACE, "--timeout", "5m")
+    assert asyncio.run(recorded(servers.pg_url("app"))) == before, "helm test changed the tally"
+    cluster.helm(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m")
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    kinds = "all,configmaps,secrets,serviceaccounts,scaledjobs,triggerauthentications,cronjobs"
+    wait_for(
+        "the release's objects gone",
+        lambda: not cluster.objects(kinds, NAMESPACE, "-l", selector),
+        timeout_s=120,
+    )

@@ -1,0 +1,108 @@
+"""A release of the chart on the real control plane, as the `cluster` tests drive it: install
+with values of the release's own servers, ingest's pod address, votes posted to it, what
+PostgreSQL recorded, and the processor Jobs with the settings they were created with."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.support.cluster import Cluster, ReleaseServers
+from tests.support.paths import ROOT
+
+
+def install(
+    cluster: Cluster, helm: str, release: str, namespace: str, values: dict[str, Any], path: Path
+) -> None:
+    """`helm install --wait` of the chart (CLUSTER_CHART: another checkout's) with `values`."""
+    path.write_text(json.dumps(values))
+    cluster.kubectl("create", "namespace", namespace, check=False)
+    chart = os.environ.get("CLUSTER_CHART", str(ROOT / "helm"))
+    cluster.helm(
+        helm, "install", release, chart, "-n", namespace, "-f", str(path), "--wait",
+        "--timeout", "10m",
+    )  # fmt: skip
+
+
+def upgrade(
+    cluster: Cluster, helm: str, release: str, namespace: str, values: dict[str, Any], path: Path
+) -> None:
+    path.write_text(json.dumps(values))
+    chart = os.environ.get("CLUSTER_CHART", str(ROOT / "helm"))
+    cluster.helm(
+        helm, "upgrade", release, chart, "-n", namespace, "-f", str(path), "--wait",
+        "--timeout", "10m",
+    )  # fmt: skip
+
+
+def ingest_address(cluster: Cluster, namespace: str) -> str:
+    pods = cluster.objects("pods", namespace, "-l", "app.kubernetes.io/component=ingest")
+    ready = [
+        p
+        for p in pods
+        if not p["metadata"].get("deletionTimestamp")
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
+    ]
+    assert ready, "no Ready ingest pod"
+    return f"http://{ready[0]['status']['podIP']}:8000"
+
+
+async def post_votes(base: str, count: int) -> list[str]:
+    """`count` votes of distinct voters; the IDs of those answered 202."""
+    accepted: list[str] = []
+    limit = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+        async def one() -> None:
+            async with limit:
+                body = {"option": "cats", "voter_id": uuid.uuid4().hex}
+                response = await http.post("/vote", json=body)
+                assert response.status_code == 202, response.text
+                accepted.append(response.json()["id"])
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    return accepted
+
+
+async def recorded(url: str) -> tuple[int, int, int]:
+    """(events, distinct entry IDs, tally total)."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM vote_events) AS events,"
+            " (SELECT count(DISTINCT (entry_ms, entry_seq)) FROM vote_events) AS ids,"
+            " (SELECT coalesce(sum(votes), 0) FROM tally) AS tally"
+        )
+        return int(row["events"]), int(row["ids"]), int(row["tally"])
+    finally:
+        await conn.close()
+
+
+def votes_recorded(servers: ReleaseServers) -> int:
+    return asyncio.run(recorded(servers.pg_url("app")))[0]
+
+
+def job_env(job: dict[str, Any], name: str) -> str | None:
+    """The literal value of env `name` in the Job's processor container."""
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    found = [e.get("value") for e in container.get("env", []) if e["name"] == name]
+    return found[0] if found else None
+
+
+def processor_jobs(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+    return cluster.objects("jobs", namespace, "-l", "app.kubernetes.io/component=processor")
+
+
+def finished(job: dict[str, Any]) -> bool:
+    status = job.get("status", {})
+    return bool(status.get("succeeded") or status.get("failed"))
