@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import asyncpg
 
+from tests.support.certs import TlsFiles
 from tests.support.databases import TEST_PG_ADMIN_URL, admin_execute, dsn_with_database
 from tests.support.paths import ROOT
 from tests.support.redisacl import ROLES, render_acl
@@ -31,6 +32,7 @@ IMAGE = "vote-pipeline"
 # Every character RFC 3986 reserves, and a space: KEDA must get exactly what redis-py decodes.
 RESERVED = "@:/?#[]%!$&'()*+,;= "
 WAIT_S = 240.0
+TLS_MOUNT = "/etc/vote-pipeline/tls"  # the chart's tls.mountPath default
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
@@ -171,15 +173,23 @@ class ReleaseServers:
     database: str
     passwords: dict[str, str] = field(default_factory=dict)
     names: StreamNames = field(default_factory=StreamNames)
+    # TLS only (no plain port), server certificate of this private CA; None: plain TCP.
+    ca: Path | None = None
 
     def redis_url(self, role: str) -> str:
+        """A pod's URL: with TLS, the CA where the chart mounts tls.secretName."""
         secret = quote(self.passwords[role], safe="")
-        return f"redis://{role}:{secret}@127.0.0.1:{self.redis.port}/0"
+        if self.ca is None:
+            return f"redis://{role}:{secret}@127.0.0.1:{self.redis.port}/0"
+        query = f"?ssl_ca_certs={quote(TLS_MOUNT + '/ca.crt')}&ssl_cert_reqs=required"
+        return f"rediss://{role}:{secret}@127.0.0.1:{self.redis.port}/0{query}"
 
     def admin_url(self) -> str:
-        return (
-            f"redis://admin:{quote(self.passwords['admin'], safe='')}@127.0.0.1:{self.redis.port}/0"
-        )
+        secret = quote(self.passwords["admin"], safe="")
+        if self.ca is None:
+            return f"redis://admin:{secret}@127.0.0.1:{self.redis.port}/0"
+        query = f"?ssl_ca_certs={quote(str(self.ca))}&ssl_cert_reqs=required"
+        return f"rediss://admin:{secret}@127.0.0.1:{self.redis.port}/0{query}"
 
     def pg_url(self, role: str) -> str:
         base = dsn_with_database(TEST_PG_ADMIN_URL, self.database)
@@ -212,7 +222,11 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def start_release_servers(workdir: Path, label: str) -> ReleaseServers:
+def start_release_servers(
+    workdir: Path, label: str, tls: TlsFiles | None = None
+) -> ReleaseServers:
+    """With `tls`: Redis listens with TLS only (its `--port` is the TLS port), client
+    certificates not required (the pods and KEDA verify the server with the CA)."""
     passwords = {role: f"{role}-{RESERVED}-{os.urandom(4).hex()}" for role in (*ROLES, "admin")}
     passwords |= {"migrator": f"mig-{RESERVED}", "app": f"app-{RESERVED}"}
     acl = workdir / "users.acl"
@@ -234,10 +248,15 @@ def start_release_servers(workdir: Path, label: str) -> ReleaseServers:
         "--no-appendfsync-on-rewrite",
         "no",
     )
-    redis = ThrowawayRedis(free_port(), workdir, ("--aclfile", str(acl), *durable))
+    port = free_port()
+    secure: tuple[str, ...] = ()
+    if tls is not None:
+        secure = (*tls.server_args(), "--tls-auth-clients", "no", "--port", "0")
+        secure += ("--tls-port", str(port))
+    redis = ThrowawayRedis(port, workdir, ("--aclfile", str(acl), *durable, *secure))
     redis.start()
     database = f"vote_cluster_{label}_{os.getpid()}"
-    servers = ReleaseServers(redis, database, passwords)
+    servers = ReleaseServers(redis, database, passwords, ca=tls.ca if tls else None)
     asyncio.run(_create_database(servers))
     return servers
 
