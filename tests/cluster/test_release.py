@@ -10,14 +10,13 @@ printed and written to test-output/cluster/."""
 from __future__ import annotations
 
 import asyncio
+import calendar
 import json
 import os
-import uuid
+import time
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
-import httpx
 import pytest
 import redis
 
@@ -30,6 +29,7 @@ from tests.support.cluster import (
     keda_polls,
     wait_for,
 )
+from tests.support.clusterrelease import ingest_address, post_votes, recorded, votes_recorded
 from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
@@ -68,60 +68,32 @@ def release(
     cluster.helm("4", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
 
 
-def ingest_address(cluster: Cluster) -> str:
-    pods = cluster.objects("pods", NAMESPACE, "-l", "app.kubernetes.io/component=ingest")
-    ready = [
-        p
-        for p in pods
-        if any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in p["status"].get("conditions", [])
-        )
-    ]
-    assert ready, "no Ready ingest pod"
-    return f"http://{ready[0]['status']['podIP']}:8000"
-
-
-async def post_votes(base: str, count: int) -> list[str]:
-    """`count` votes of distinct voters; the IDs of those answered 202."""
-    accepted: list[str] = []
-    limit = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-
-        async def one() -> None:
-            async with limit:
-                body = {"option": "cats", "voter_id": uuid.uuid4().hex}
-                response = await http.post("/vote", json=body)
-                assert response.status_code == 202, response.text
-                accepted.append(response.json()["id"])
-
-        await asyncio.gather(*(one() for _ in range(count)))
-    return accepted
-
-
-async def recorded(url: str) -> tuple[int, int, int]:
-    """(events, distinct entry IDs, tally total)."""
-    conn = await asyncpg.connect(url)
-    try:
-        row = await conn.fetchrow(
-            "SELECT (SELECT count(*) FROM vote_events) AS events,"
-            " (SELECT count(DISTINCT (entry_ms, entry_seq)) FROM vote_events) AS ids,"
-            " (SELECT coalesce(sum(votes), 0) FROM tally) AS tally"
-        )
-        return int(row["events"]), int(row["ids"]), int(row["tally"])
-    finally:
-        await conn.close()
-
-
-def votes_recorded(servers: ReleaseServers) -> int:
-    return asyncio.run(recorded(servers.pg_url("app")))[0]
-
-
 def runner_decision(poll: Poll) -> int:
     strategy = ScalingStrategy(strategy="accurate", pending_pod_conditions=("Ready",))
     metric = TriggerMetric(poll.queue_length, poll.target, active=poll.queue_length > 0)
     bounds = ReplicaBounds(min_replica_count=0, max_replica_count=MAX_REPLICAS)
     return decide(strategy, bounds, [metric], poll.running, poll.pending).create
+
+
+def first_job_after(cluster: Cluster, seen: set[str], began: float) -> str:
+    """Seconds from `began` to the creation of the first Job not in `seen` (the API server
+    stamps whole seconds, hence the rounding)."""
+    created = [
+        stamp(j["metadata"]["creationTimestamp"])
+        for j in cluster.objects("jobs", NAMESPACE)
+        if j["metadata"]["name"] not in seen
+    ]
+    return f"{min(created) - began:.0f}" if created else "none"
+
+
+def stamp(text: str) -> float:
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def record(name: str, text: str) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / name).write_text(text + "\n")
+    print(text)
 
 
 def write_table(polls: list[Poll], name: str) -> str:
@@ -162,13 +134,20 @@ def test_a_install_migrates_and_keda_polls_as_the_keda_user(
 def test_b_waves_start_jobs_by_the_accurate_formula_and_record_every_vote_once(
     cluster: Cluster, servers: ReleaseServers, release: dict[str, Any]
 ) -> None:
-    base = ingest_address(cluster)
+    base = ingest_address(cluster, NAMESPACE)
     before = len(keda_polls(cluster.keda_log(), SCALEDJOB))
     accepted: list[str] = []
+    timings = ["wave  votes  first-Job-after-s  recorded-after-s"]
     for wave in WAVES:
+        seen = {j["metadata"]["name"] for j in cluster.objects("jobs", NAMESPACE)}
+        began = time.time()
         accepted += asyncio.run(post_votes(base, wave))
         wanted = len(accepted)
-        wait_for(f"{wanted} votes recorded", lambda n=wanted: votes_recorded(servers) >= n)
+        wait_for(f"{wanted} votes recorded", lambda: votes_recorded(servers) >= wanted)  # noqa: B023
+        drained = time.time() - began
+        timings.append(f"{len(timings):>4}  {wave:>5}  {first_job_after(cluster, seen, began):>17}"
+                       f"  {drained:>16.1f}")  # fmt: skip
+    record("wave-times.txt", "\n".join(timings))
     events, ids, tally = asyncio.run(recorded(servers.pg_url("app")))
     assert (events, ids, tally) == (len(accepted),) * 3, "a vote lost or counted twice"
     wait_for(
