@@ -131,7 +131,14 @@ def test_c_upgrade_mid_drain_migrates_first_lets_old_jobs_finish_and_new_jobs_ta
         )
         scaledjob = json.loads(shown)["items"][0]
         migrated = migration_completed_at(cluster, began)
-        assert migrated <= helm_wrote_at(scaledjob), "the ScaledJob changed before the migration"
+        changed = helm_wrote_at(scaledjob)
+        record(
+            "upgrade-order.txt",
+            f"upgrade began at {began + 1:.0f}; migration hook Job completed"
+            f" +{migrated - began - 1:.0f} s;"
+            f" ScaledJob changed by helm +{changed - began - 1:.0f} s",
+        )
+        assert migrated <= changed, "the ScaledJob changed before the migration"
         at_upgrade = {j["metadata"]["name"] for j in processor_jobs(cluster, NAMESPACE)}
         assert before <= at_upgrade, "the upgrade deleted a running Job (rollout not gradual)"
         accepted += len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 400)))
