@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 import redis
 
+from processor.migrate import MIGRATION_LOCK_KEY
 from tests.support.cluster import Cluster, ReleaseServers, wait_for
 from tests.support.clusterrelease import (
+    finish,
     finished,
     ingest_address,
     install,
@@ -32,12 +34,12 @@ from tests.support.clusterrelease import (
     post_votes,
     processor_jobs,
     recorded,
-    upgrade,
+    upgrade_started,
     votes_recorded,
 )
 from tests.support.databases import TEST_PG_ADMIN_URL, dsn_with_database
 from tests.support.paths import ROOT
-from tests.support.tablelock import share_lock
+from tests.support.tablelock import advisory_lock, share_lock
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
@@ -65,8 +67,22 @@ def release(
     cluster.helm(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
 
 
+def admin_url(servers: ReleaseServers) -> str:
+    return dsn_with_database(TEST_PG_ADMIN_URL, servers.database)
+
+
 def locked(servers: ReleaseServers) -> Any:
-    return share_lock(dsn_with_database(TEST_PG_ADMIN_URL, servers.database), "vote_events")
+    return share_lock(admin_url(servers), "vote_events")
+
+
+def migration_running(cluster: Cluster) -> bool:
+    pods = cluster.objects("pods", NAMESPACE, "-l", "app.kubernetes.io/component=migration")
+    return any(p["status"].get("phase") == "Running" for p in pods)
+
+
+def scaledjob_batch_size(cluster: Cluster) -> str | None:
+    scaledjob = cluster.objects("scaledjobs", NAMESPACE)[0]
+    return job_env({"spec": scaledjob["spec"]["jobTargetRef"]}, "BATCH_SIZE")
 
 
 def pending(servers: ReleaseServers) -> int:
@@ -125,7 +141,16 @@ def test_c_upgrade_mid_drain_migrates_first_lets_old_jobs_finish_and_new_jobs_ta
         values = {**release, "image": {"repository": "vote-pipeline", "tag": "dev-upgraded"}}
         values["processor"] = {**values["processor"], "batchSize": int(NEW_BATCH_SIZE)}
         values.pop("_path")
-        upgrade(cluster, HELM, RELEASE, NAMESPACE, values, Path(release["_path"]))
+        # The test holds the migration lock: the hook Job runs and waits, and meanwhile the
+        # ScaledJob must still be the old one (helm applies the release after its hooks).
+        with advisory_lock(admin_url(servers), MIGRATION_LOCK_KEY):
+            helm = upgrade_started(
+                cluster, HELM, RELEASE, NAMESPACE, values, Path(release["_path"])
+            )
+            wait_for("the migration hook running", lambda: migration_running(cluster))
+            assert scaledjob_batch_size(cluster) != NEW_BATCH_SIZE, "ScaledJob changed before"
+        finish(helm)
+        assert scaledjob_batch_size(cluster) == NEW_BATCH_SIZE
         shown = cluster.kubectl(
             "get", "scaledjobs", "-n", NAMESPACE, "-o", "json", "--show-managed-fields"
         )

@@ -95,6 +95,17 @@ class Cluster:
             raise AssertionError(f"helm {version} {' '.join(args)}:\n{done.stdout}\n{done.stderr}")
         return done
 
+    def helm_started(self, version: str, *args: str) -> subprocess.Popen[str]:
+        """helm running in the background, e.g. an upgrade held at its hook by the test."""
+        binary = Path.home() / ".cache/vote-pipeline/helm" / HELM_VERSIONS[version] / "helm"
+        return subprocess.Popen(
+            [str(binary), *args],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
     def keda_log(self) -> Path:
         return self.state / "logs" / "keda-operator.log"
 
@@ -222,9 +233,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def start_release_servers(
-    workdir: Path, label: str, tls: TlsFiles | None = None
-) -> ReleaseServers:
+def start_release_servers(workdir: Path, label: str, tls: TlsFiles | None = None) -> ReleaseServers:
     """With `tls`: Redis listens with TLS only (its `--port` is the TLS port), client
     certificates not required (the pods and KEDA verify the server with the CA)."""
     passwords = {role: f"{role}-{RESERVED}-{os.urandom(4).hex()}" for role in (*ROLES, "admin")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,21 @@ def install(
     )  # fmt: skip
 
 
-def upgrade(
+def upgrade_started(
     cluster: Cluster, helm: str, release: str, namespace: str, values: dict[str, Any], path: Path
-) -> None:
+) -> subprocess.Popen[str]:
+    """`helm upgrade --wait` in the background; the caller waits for it (`finish`)."""
     path.write_text(json.dumps(values))
     chart = os.environ.get("CLUSTER_CHART", str(ROOT / "helm"))
-    cluster.helm(
+    return cluster.helm_started(
         helm, "upgrade", release, chart, "-n", namespace, "-f", str(path), "--wait",
         "--timeout", "10m",
     )  # fmt: skip
+
+
+def finish(helm: subprocess.Popen[str], timeout_s: float = 600) -> None:
+    output, _ = helm.communicate(timeout=timeout_s)
+    assert helm.returncode == 0, output
 
 
 def ingest_address(cluster: Cluster, namespace: str) -> str:
