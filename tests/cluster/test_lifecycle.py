@@ -136,7 +136,6 @@ def test_c_upgrade_mid_drain_migrates_first_lets_old_jobs_finish_and_new_jobs_ta
         accepted += len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 400)))
         wait_for("Jobs holding read votes", lambda: pending(servers) > 0)
         before = {j["metadata"]["name"] for j in processor_jobs(cluster, NAMESPACE)}
-        assert not any(finished(j) for j in processor_jobs(cluster, NAMESPACE))
         began = time.time() - 1  # the API server stamps whole seconds
         values = {**release, "image": {"repository": "vote-pipeline", "tag": "dev-upgraded"}}
         values["processor"] = {**values["processor"], "batchSize": int(NEW_BATCH_SIZE)}
