@@ -17,7 +17,7 @@ from hypothesis import settings
 from tests.support.databases import emptied_vote_database, migrated_database, private_database
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import LocalSentinel
-from tests.support.servers import TEST_REDIS_URL, ThrowawayRedis, free_port
+from tests.support.servers import TEST_REDIS_URL, ThrowawayRedis, free_port, running
 from votecontract.names import StreamNames
 
 # In CI every property test replays the same examples (a failure means a change broke
@@ -99,12 +99,8 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A Redis Cluster (3 masters, 3 replicas) shared by the session: tests use their own key
     prefix (`cluster_prefix`) and must leave it healthy (`wait_healthy` after a failover)."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
-    cluster.start()
-    try:
+    with running(LocalCluster(tmp_path_factory.mktemp("redis-cluster"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
@@ -119,23 +115,15 @@ def cluster_prefix(redis_cluster: LocalCluster) -> Iterator[str]:
 def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSentinel]:
     """A master, a replica and three sentinels shared by the session; tests that fail over use
     `fresh_sentinel` instead."""
-    setup = LocalSentinel(tmp_path_factory.mktemp("redis-sentinel"))
-    setup.start()
-    try:
+    with running(LocalSentinel(tmp_path_factory.mktemp("redis-sentinel"))) as setup:
         yield setup
-    finally:
-        setup.stop()
 
 
 @pytest.fixture
 def fresh_sentinel(tmp_path: Path) -> Iterator[LocalSentinel]:
     """A sentinel setup of this test's own, which it may fail over or kill parts of."""
-    setup = LocalSentinel(tmp_path / "sentinel")
-    setup.start()
-    try:
+    with running(LocalSentinel(tmp_path / "sentinel")) as setup:
         yield setup
-    finally:
-        setup.stop()
 
 
 @pytest.fixture

@@ -7,12 +7,33 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+@contextmanager
+def running(setup: S) -> Iterator[S]:
+    """`setup` started for the block and stopped after it, whatever the block raised."""
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.stop()
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ import pytest
 from tests.support.certs import TlsFiles, make_certificates
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import LocalSentinel
+from tests.support.servers import running
 
 
 @pytest.fixture(scope="session")
@@ -24,12 +25,8 @@ def tls_cluster(
     tmp_path_factory: pytest.TempPathFactory, topology_tls: TlsFiles
 ) -> Iterator[LocalCluster]:
     """3 masters and 3 replicas on TLS ports only: clients, the bus and replication."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("tls-cluster"), tls=topology_tls)
-    cluster.start()
-    try:
+    with running(LocalCluster(tmp_path_factory.mktemp("tls-cluster"), tls=topology_tls)) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -37,23 +34,15 @@ def tls_sentinel(
     tmp_path_factory: pytest.TempPathFactory, topology_tls: TlsFiles
 ) -> Iterator[LocalSentinel]:
     """A master, a replica and three sentinels on TLS ports only."""
-    setup = LocalSentinel(tmp_path_factory.mktemp("tls-sentinel"), tls=topology_tls)
-    setup.start()
-    try:
+    with running(LocalSentinel(tmp_path_factory.mktemp("tls-sentinel"), tls=topology_tls)) as setup:
         yield setup
-    finally:
-        setup.stop()
 
 
 @pytest.fixture
 def fresh_tls_sentinel(tmp_path: Path, topology_tls: TlsFiles) -> Iterator[LocalSentinel]:
     """A TLS-only sentinel setup of this test's own, which it may fail over."""
-    setup = LocalSentinel(tmp_path / "tls-sentinel", tls=topology_tls)
-    setup.start()
-    try:
+    with running(LocalSentinel(tmp_path / "tls-sentinel", tls=topology_tls)) as setup:
         yield setup
-    finally:
-        setup.stop()
 
 
 @pytest.fixture
