@@ -1,13 +1,15 @@
-"""KEDA's CRD schemas (v2.20.2, from the workplace's `shared/keda-crds/`) as validators.
+"""KEDA's CRD schemas (v2.20.2, the version the control plane runs) as validators.
 
-The CRDs are not vendored: they are looked up in `$KEDA_CRDS_DIR`, else in `shared/keda-crds`
-beside the repository (where CI and the developers' machines have them).
+The CRDs are not vendored: they come from the KEDA Go module itself, fetched once by
+scripts/install-keda-crds.sh into the user's cache (checked against the module's pinned hash);
+`$KEDA_CRDS_DIR` overrides them (e.g. the workplace's `shared/keda-crds`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -28,13 +30,25 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def crds_dir() -> Path:
-    candidates = [Path(os.environ["KEDA_CRDS_DIR"])] if os.environ.get("KEDA_CRDS_DIR") else []
-    candidates.append(ROOT.parent / "shared" / "keda-crds")
-    for candidate in candidates:
-        if (candidate / CRD_FILES["ScaledJob"]).is_file():
-            return candidate
-    where = ", ".join(str(c) for c in candidates)
-    pytest.fail(f"KEDA CRD schemas not found (looked in {where}); set KEDA_CRDS_DIR")
+    override = os.environ.get("KEDA_CRDS_DIR")
+    if override:
+        if not (Path(override) / CRD_FILES["ScaledJob"]).is_file():
+            pytest.fail(f"KEDA_CRDS_DIR={override} holds no {CRD_FILES['ScaledJob']}")
+        return Path(override)
+    return _module_crds()
+
+
+@functools.cache
+def _module_crds() -> Path:
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install-keda-crds.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 @functools.cache
