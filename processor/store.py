@@ -16,7 +16,7 @@ from processor.voterows import VoteRows
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staged_votes (
-    entry_ms bigint, entry_seq bigint, option text, voter_id text, accepted_ms bigint
+    entry_ms bigint, entry_seq bigint, option text, voter_id text, accepted_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
 
@@ -33,8 +33,7 @@ CREATE TEMP TABLE IF NOT EXISTS staged_votes (
 _RECORD_BATCH = """
 WITH inserted AS (
     INSERT INTO vote_events (entry_ms, entry_seq, option, voter_id, accepted_at)
-    SELECT entry_ms, entry_seq, option, voter_id,
-           timestamptz 'epoch' + accepted_ms * interval '1 millisecond'
+    SELECT entry_ms, entry_seq, option, voter_id, accepted_at
     FROM staged_votes
     ORDER BY entry_ms, entry_seq
     ON CONFLICT (entry_ms, entry_seq) DO NOTHING
@@ -81,17 +80,24 @@ def _edited(sql: str, *edits: tuple[str, str]) -> str:
     return sql
 
 
-# Fast path for the common case, a batch of IDs never seen: a plain INSERT skips the
-# speculative-insertion work of ON CONFLICT (about a sixth of the statement's time). If another
-# Job records one of these IDs meanwhile, the INSERT fails with a unique violation and the
-# batch is written again on the ON CONFLICT path: never a duplicate, never a lost event.
-# Here every staged row is inserted or the statement fails, so the ballots read the staging
-# table itself rather than a materialized copy of the inserted rows (3-5% faster drains).
-_RECORD_FRESH_BATCH = _edited(
-    _RECORD_BATCH,
-    ("    ON CONFLICT (entry_ms, entry_seq) DO NOTHING\n", ""),
-    ("RETURNING entry_ms, entry_seq, option, voter_id", "RETURNING 1"),
-    ("    FROM inserted\n    ORDER BY voter_id", "    FROM staged_votes\n    ORDER BY voter_id"),
+# Fast path for the common case, a batch of IDs never seen: COPY the rows straight into
+# vote_events. COPY writes a page of rows per WAL record where INSERT ... SELECT from a staging
+# table wrote one per row (and the staging copy came on top). If another Job records one of
+# these IDs meanwhile, the COPY fails with a unique violation and the batch is written again on
+# the ON CONFLICT path: never a duplicate, never a lost event. The ballots then read back
+# exactly this transaction's rows: the batch's ID range on the primary key, and xmin equal to
+# this transaction's ID (the store never opens a savepoint, so every row it inserts carries
+# the top-level ID); rows another Job committed within the range meanwhile stay out.
+_CAST_FRESH_BALLOTS = _edited(
+    "\nWITH latest AS (" + _RECORD_BATCH.split("), latest AS (", 1)[1],
+    (
+        "    FROM inserted\n",
+        "    FROM vote_events\n"
+        "    WHERE (entry_ms, entry_seq) >= ($1::bigint, $2::bigint)\n"
+        "      AND (entry_ms, entry_seq) <= ($3::bigint, $4::bigint)\n"
+        "      AND xmin = xid(pg_current_xact_id())\n",
+    ),
+    ("SELECT (SELECT count(*) FROM inserted) AS recorded,\n       ", "SELECT "),
 )
 # The first recorded ID at or after the batch's first one, found by walking the primary key.
 # Not EXISTS (... BETWEEN ...): the planner expects an early match and scans the whole table.
@@ -125,7 +131,7 @@ INSERT INTO tally (option) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (opt
 """
 
 _CLOSE_TIMEOUT_S = 5.0
-_STAGED_COLUMNS = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_ms")
+_VOTE_COLUMNS = ("entry_ms", "entry_seq", "option", "voter_id", "accepted_at")
 
 
 class BatchCounts(NamedTuple):
@@ -190,17 +196,18 @@ class VoteStore:
         recorded = cast = 0
         async with bounded_transaction(self._conn, self._budget):
             if votes.first is not None and votes.last is not None:
-                statement = _RECORD_BATCH
-                if may_be_fresh and not await self.any_recorded_between(votes.first, votes.last):
-                    statement = _RECORD_FRESH_BATCH
                 # A memoryview: asyncpg takes bytes for a file name.
                 rows = memoryview(votes.payload())
-                await self._conn.copy_to_table(
-                    "staged_votes", source=rows, columns=_STAGED_COLUMNS, format="text"
-                )
-                row = await self._conn.fetchrow(statement)
-                assert row is not None
-                recorded, cast = row["recorded"], row["cast"]
+                if may_be_fresh and not await self.any_recorded_between(votes.first, votes.last):
+                    await self._copy(rows, "vote_events")
+                    row = await self._conn.fetchrow(_CAST_FRESH_BALLOTS, *votes.first, *votes.last)
+                    assert row is not None
+                    recorded, cast = len(votes), row["cast"]
+                else:
+                    await self._copy(rows, "staged_votes")
+                    row = await self._conn.fetchrow(_RECORD_BATCH)
+                    assert row is not None
+                    recorded, cast = row["recorded"], row["cast"]
             if dead:
                 await self._conn.copy_records_to_table(
                     "staged_dead_letters",
@@ -209,6 +216,9 @@ class VoteStore:
                 )
                 await self._conn.execute(_RECORD_DEAD_LETTERS)
         return BatchCounts(recorded, recorded - cast, len(votes) - recorded, len(dead))
+
+    async def _copy(self, rows: memoryview, table: str) -> None:
+        await self._conn.copy_to_table(table, source=rows, columns=_VOTE_COLUMNS, format="text")
 
     async def any_recorded_between(self, first: tuple[int, int], last: tuple[int, int]) -> bool:
         """Whether an event with a stream ID in [first, last] is recorded (one index probe)."""

@@ -32,7 +32,7 @@ async def store(database_url: str, db: asyncpg.Connection) -> AsyncIterator[Vote
 
 # A row PostgreSQL refuses: \N is NULL in COPY text format, and voter_id is NOT NULL.
 NULL_VOTER = VoteRows()
-NULL_VOTER.add_chunk(b"4\t0\tcats\t\\N\t0\n", 1, (4, 0), (4, 0))
+NULL_VOTER.add_chunk(b"4\t0\tcats\t\\N\t1970-01-01 00:00:00+00\n", 1, (4, 0), (4, 0))
 
 
 def vote(ms: int, option: str, voter: str, seq: int = 0) -> Vote:
@@ -94,6 +94,34 @@ async def test_in_one_millisecond_the_higher_sequence_is_the_ballot_whatever_the
     assert state.ballots == {"ann": ("dogs", (5, 1))}
     assert state.tally == {"dogs": 1}
     assert state == fold(as_fold_input(list(cast.values())))
+
+
+class ProbesTooEarly(VoteStore):
+    """Another Job commits `meanwhile` right after this store's probe for recorded IDs."""
+
+    other: VoteStore
+    meanwhile: VoteRows
+
+    async def any_recorded_between(self, first: tuple[int, int], last: tuple[int, int]) -> bool:
+        found = await super().any_recorded_between(first, last)
+        await self.other.write_batch(self.meanwhile, [])
+        return found
+
+
+async def test_a_fresh_batch_leaves_out_rows_another_job_committed_inside_its_id_range(
+    database_url: str, store: VoteStore, db: asyncpg.Connection
+) -> None:
+    """The fresh path reads its ballots back from vote_events: only its own rows count."""
+    batch = [vote(1, "cats", "ann"), vote(3, "dogs", "bob")]
+    meanwhile = [vote(2, "fish", "carol"), vote(2, "birds", "ann", seq=1)]
+    racing = await ProbesTooEarly.connect(database_url, OPTIONS, a_minute())
+    racing.other, racing.meanwhile = store, VoteRows.of(meanwhile)
+    try:
+        counts = await racing.write_batch(VoteRows.of(batch), [])
+    finally:
+        await racing.close()
+    assert counts == BatchCounts(recorded=2, superseded=1, duplicates=0, dead_lettered=0)
+    assert await recorded(db) == fold(as_fold_input(batch + meanwhile))
 
 
 async def test_concurrent_jobs_on_the_same_voters_keep_tally_equal_to_ballots(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +11,7 @@ from processor.entries import Vote, option_lookup, parse_entry
 from processor.voterows import VoteRows, add_ingest_votes, copy_field, copy_options
 from votecontract.entry import MAX_VOTER_ID_CHARS, VOTER_ID_CHARS
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPTIONS = ("cats", "dogs", "a\tb\\c")
 LOOKUP = option_lookup(OPTIONS)
 COPY_OPTIONS = copy_options(OPTIONS)
@@ -19,7 +22,13 @@ def copy_rows(rows: VoteRows) -> list[tuple[int, int, bytes, bytes, int]]:
     lines = rows.payload().split(b"\n")
     assert lines.pop() == b""
     fields = [line.split(b"\t") for line in lines]
-    return [(int(ms), int(seq), option, voter, int(at)) for ms, seq, option, voter, at in fields]
+    return [(int(ms), int(seq), option, voter, ms_of(at)) for ms, seq, option, voter, at in fields]
+
+
+def ms_of(copy_text: bytes) -> int:
+    """The milliseconds since the epoch of a COPY text timestamptz the rows carry."""
+    instant = datetime.fromisoformat(copy_text.decode())
+    return (instant - EPOCH) // timedelta(milliseconds=1)
 
 
 def ingest_entry(entry_id: bytes, option: bytes, voter: bytes, accepted: bytes) -> list[object]:
@@ -34,7 +43,10 @@ def test_ingest_entries_become_the_same_rows_as_parsed_votes() -> None:
     rows = VoteRows()
     assert add_ingest_votes(rows, entries, COPY_OPTIONS)
     assert rows.payload() == (
-        b"17\t3\tcats\tv_1-A\t1700000000123\n" + b"18\t0\ta\\tb\\\\c\t" + b"Z" * 64 + b"\t0\n"
+        b"17\t3\tcats\tv_1-A\t2023-11-14 22:13:20.123+00\n"
+        + b"18\t0\ta\\tb\\\\c\t"
+        + b"Z" * 64
+        + b"\t1970-01-01 00:00:00.000+00\n"
     )
     assert (len(rows), rows.first, rows.last) == (2, (17, 3), (18, 0))
 
@@ -42,7 +54,7 @@ def test_ingest_entries_become_the_same_rows_as_parsed_votes() -> None:
 def test_the_fast_path_takes_a_voter_id_of_64_characters_and_refuses_65() -> None:
     rows = VoteRows()
     assert add_ingest_votes(rows, [ingest_entry(b"1-0", b"cats", b"Z" * 64, b"1")], COPY_OPTIONS)
-    assert rows.payload() == b"1\t0\tcats\t" + b"Z" * 64 + b"\t1\n"
+    assert rows.payload() == b"1\t0\tcats\t" + b"Z" * 64 + b"\t1970-01-01 00:00:00.001+00\n"
     for run in ([b"Z" * 65], [b"a", b"Z" * 65], [b"Z" * 65, b"Z" * 64]):
         entries = [ingest_entry(b"%d-0" % i, b"cats", v, b"1") for i, v in enumerate(run, 1)]
         assert not add_ingest_votes(VoteRows(), entries, COPY_OPTIONS)
