@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -46,9 +47,25 @@ def main(argv: list[str]) -> int:
         return _migrate(settings)
     if argv[:1] == ["replay-dead-letters"]:
         return _replay(settings, dry_run=argv[1:] == ["--dry-run"])
+    tune_gc()
     # uvloop: libuv's loop and transports cost the Job less CPU than asyncio's selector loop.
     summary = uvloop.run(run_job(settings))
     return 1 if summary.outcome is Outcome.GAVE_UP else 0
+
+
+# A batch's reply is 20,000 and more lists (each entry and its fields) that live until the
+# batch is acked; at the default threshold (700 allocations) the collector ran every few hundred
+# of them and walked the survivors each time: 15-20% of a drain's Job CPU (perf and py-spy,
+# 200k votes). Ten interleaved drains with this: Job CPU 1.46 -> 1.21 s, 79k -> 85k votes/s.
+# What is already loaded is frozen out of every collection; what a Job leaves in cycles
+# (asyncio's exceptions and their tracebacks) is still collected, every 100,000 allocations.
+GC_THRESHOLDS = (100_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper cyclic collections for a short-lived process of large replies."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _migrate(settings: ProcessorSettings) -> int:
