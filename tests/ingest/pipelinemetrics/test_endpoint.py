@@ -3,6 +3,7 @@ scrape serves while a server stalls or is gone (the last values, marked down, wi
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -68,7 +69,7 @@ async def test_the_stream_and_the_database_as_of_the_scrape(
     settings = make_settings(redis_url, stream_names, database_url=database_url)
     async with running_app(settings) as (_, http):
         first = (await http.post("/vote", json={"option": "cats"})).json()["id"]
-        await http.post("/vote", json={"option": "dogs"})
+        second = (await http.post("/vote", json={"option": "dogs"})).json()["id"]
         await redis_client.xreadgroup(stream_names.group, "job", {stream_names.stream: ">"}, 1)
         await db.execute(
             "INSERT INTO vote_events (entry_ms, entry_seq, option, voter_id, accepted_at,"
@@ -77,9 +78,11 @@ async def test_the_stream_and_the_database_as_of_the_scrape(
         before = time.time()
         samples = await scrape(http)
         after = time.time()
-    first_s = int(first.split("-")[0]) / 1000
-    assert before - first_s <= samples["vote_oldest_pending_age_seconds"] <= after - first_s
-    assert samples["vote_oldest_undelivered_age_seconds"] > 0
+    # Ages are whole milliseconds, from the scrape's clock truncated to the millisecond.
+    for entry_id, series in ((first, "pending"), (second, "undelivered")):
+        entry_ms = int(entry_id.split("-")[0])
+        age_ms = round(samples[f"vote_oldest_{series}_age_seconds"] * 1000)
+        assert math.floor(before * 1000) - entry_ms <= age_ms <= math.ceil(after * 1000) - entry_ms
     assert (samples["vote_stream_length"], samples["vote_pending_entries"]) == (2, 1)
     assert samples["vote_newest_recorded_latency_seconds"] == 2.0
     assert samples["vote_newest_recorded_timestamp_seconds"] == 2.0
