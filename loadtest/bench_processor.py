@@ -2,7 +2,7 @@
 between, measured in the same run: raw COPY of the same rows into PostgreSQL, and raw
 XREADGROUP + XACK of the same entries from Redis.
 
-    .venv/bin/python -m loadtest.bench_processor [--entries 200000] [--rounds 3]
+    .venv/bin/python -m loadtest.bench_processor [--entries 200000] [--rounds 5]
                                                  [--batch-size N] [--json PATH]
 
 Everything is private to the run: a database `vote_bench_*` per round (dropped) and stream
@@ -331,7 +331,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=200_000)
     parser.add_argument("--voters", type=int, default=50_000, help="distinct voters (they repeat)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--batch-size", type=int, default=None, help="default: the Job's BATCH_SIZE"
     )

@@ -260,7 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ingest-seconds", type=int, default=6, help="per bench round")
     parser.add_argument("--ingest-rounds", type=int, default=9)
     parser.add_argument("--processor-entries", type=int, default=200_000)
-    parser.add_argument("--processor-rounds", type=int, default=3)
+    parser.add_argument("--processor-rounds", type=int, default=5)
     parser.add_argument("--sustained-start-rate", type=float, default=2000.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
