@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from tests.support.crdschema import crd_schema_validator
-from tests.support.paths import ROOT
+from tests.support.installscripts import installed_dir
 
 CRD_FILES = {
     "ScaledJob": "keda.sh_scaledjobs.yaml",
@@ -40,15 +39,7 @@ def crds_dir() -> Path:
 
 @functools.cache
 def _module_crds() -> Path:
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "install-keda-crds.sh")],
-        capture_output=True,
-        text=True,
-        check=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-    )
-    return Path(done.stdout.strip().splitlines()[-1])
+    return installed_dir("install-keda-crds.sh")
 
 
 @functools.cache

@@ -4,16 +4,14 @@ validators, fetched once by scripts/install-prometheus-crds.sh into the user's c
 from __future__ import annotations
 
 import functools
-import subprocess
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from tests.support.crdschema import crd_schema_validator
-from tests.support.paths import ROOT
+from tests.support.installscripts import installed_dir
 
-INSTALL_SCRIPT = ROOT / "scripts" / "install-prometheus-crds.sh"
 CRD_FILES = {
     "ServiceMonitor": "monitoring.coreos.com_servicemonitors.yaml",
     "PodMonitor": "monitoring.coreos.com_podmonitors.yaml",
@@ -24,15 +22,7 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @functools.cache
 def crds_dir() -> Path:
-    done = subprocess.run(
-        ["bash", str(INSTALL_SCRIPT)],
-        capture_output=True,
-        text=True,
-        check=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-    )
-    return Path(done.stdout.strip().splitlines()[-1])
+    return installed_dir("install-prometheus-crds.sh")
 
 
 @functools.cache
