@@ -3,6 +3,8 @@ per test, on the real servers, so tests never touch a developer's running instan
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +16,12 @@ import redis
 import redis.asyncio as aioredis
 from hypothesis import settings
 
-from tests.support.databases import emptied_vote_database, migrated_database, private_database
+from tests.support.databases import (
+    drop_orphaned_databases,
+    emptied_vote_database,
+    migrated_database,
+    private_database,
+)
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import LocalSentinel
 from tests.support.servers import TEST_REDIS_URL, ThrowawayRedis, free_port, running
@@ -25,6 +32,16 @@ from votecontract.names import StreamNames
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_orphaned_databases() -> None:
+    """Drop the databases of earlier runs that were killed before their cleanup. Without
+    PostgreSQL (a run of unit tests only) there is nothing to drop: logged, not an error."""
+    try:
+        asyncio.run(drop_orphaned_databases())
+    except (OSError, asyncpg.PostgresError) as exc:  # TimeoutError is an OSError
+        logging.getLogger(__name__).warning("orphaned test databases not dropped: %r", exc)
 
 
 @pytest.fixture(scope="session")
