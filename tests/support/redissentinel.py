@@ -27,6 +27,15 @@ FAILOVER_TIMEOUT_S = 60.0
 # Sentinels declare a master down after this long without a reply: short for quick failover
 # tests, long enough that a master starved of CPU on a busy 2-core machine is not failed over.
 DOWN_AFTER_MS = 3000
+# What a sentinel's own ACL user needs: what redis-py asks a sentinel (SENTINEL MASTERS), and
+# what go-redis v9.19 (KEDA's sentinel client) asks besides: GET-MASTER-ADDR-BY-NAME,
+# SENTINELS, SUBSCRIBE to two channels, and PING on that subscription after 3 s without a
+# message (its health check; tests/cluster/test_sentinel.py found it refused without +ping)
+# (docs/redis-topologies.md#sentinel).
+SENTINEL_USER_RULES = (
+    "+sentinel|masters", "+sentinel|get-master-addr-by-name", "+sentinel|sentinels",
+    "+subscribe", "+ping", "resetchannels", "&+switch-master", "&+replica-reconf-done",
+)  # fmt: skip
 
 
 @dataclass

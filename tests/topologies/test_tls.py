@@ -20,7 +20,7 @@ from tests.support.ingest_app import running_app
 from tests.support.loadrun import assert_reconciled, finished, load_run_env, start_load_run
 from tests.support.redisacl import ROLES, new_passwords, role_lines
 from tests.support.rediscluster import LocalCluster
-from tests.support.redissentinel import MASTER_NAME, LocalSentinel
+from tests.support.redissentinel import MASTER_NAME, SENTINEL_USER_RULES, LocalSentinel
 from tests.support.topologies import cast, drain, ingest_settings, job_settings
 from votecontract.names import ENV_REDIS_MODE, ENV_VOTE_SHARDS, StreamNames
 from votecontract.topology import RedisTopology
@@ -29,13 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.security]
 
 # What redis-py's cluster client needs on top of a role's own commands.
 CLUSTER_EXTRA = ("+cluster|slots", "+command")
-# What redis-py asks a sentinel (SENTINEL MASTERS), and what go-redis v9.19 (KEDA's sentinel
-# client) asks besides: GET-MASTER-ADDR-BY-NAME, SENTINELS, and SUBSCRIBE to two channels
-# (docs/redis-topologies.md#sentinel).
-SENTINEL_USER_RULES = (
-    "+sentinel|masters", "+sentinel|get-master-addr-by-name", "+sentinel|sentinels",
-    "+subscribe", "resetchannels", "&+switch-master", "&+replica-reconf-done",
-)  # fmt: skip
 
 
 def refused(clients: Iterator[redis.Redis], ignore: str = "") -> list[object]:
