@@ -18,6 +18,11 @@ from votecontract.topology import layout_key, untagged
 
 ACL_TEMPLATE = ROOT / "helm" / "files" / "redis-users.acl"
 ROLES = ("ingest", "processor", "keda")
+# What each role needs on top of its own commands on a Redis Cluster: the slot map, and the
+# command table, which redis-py (ingest, processor) and go-redis v9.19 (KEDA: osscluster.go
+# cmdsInfo, asked again before every command while refused) both read
+# (docs/redis-topologies.md#cluster).
+CLUSTER_EXTRA = ("+cluster|slots", "+command")
 ADMIN = "admin"
 _GLOB = re.compile(r"[*?\[\]\\\s]")
 

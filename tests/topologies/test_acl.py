@@ -12,7 +12,7 @@ import redis
 
 from processor.summary import Outcome
 from tests.support.ingest_app import running_app
-from tests.support.redisacl import ROLES, new_passwords, role_lines
+from tests.support.redisacl import CLUSTER_EXTRA, ROLES, new_passwords, role_lines
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import MASTER_NAME, LocalSentinel
 from tests.support.topologies import cast, drain, ingest_settings, job_settings
@@ -20,10 +20,6 @@ from votecontract.names import StreamNames
 from votecontract.topology import RedisTopology
 
 pytestmark = pytest.mark.slow
-
-# What redis-py's cluster client needs on top of the role's own commands (its topology and
-# command table); docs/redis-topologies.md lists it.
-CLUSTER_EXTRA = ("+cluster|slots", "+command")
 
 
 @pytest.fixture

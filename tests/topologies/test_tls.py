@@ -18,7 +18,7 @@ from processor.summary import Outcome
 from tests.support.databases import private_database
 from tests.support.ingest_app import running_app
 from tests.support.loadrun import assert_reconciled, finished, load_run_env, start_load_run
-from tests.support.redisacl import ROLES, new_passwords, role_lines
+from tests.support.redisacl import CLUSTER_EXTRA, ROLES, new_passwords, role_lines
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import MASTER_NAME, SENTINEL_USER_RULES, LocalSentinel
 from tests.support.topologies import cast, drain, ingest_settings, job_settings
@@ -26,9 +26,6 @@ from votecontract.names import ENV_REDIS_MODE, ENV_VOTE_SHARDS, StreamNames
 from votecontract.topology import RedisTopology
 
 pytestmark = [pytest.mark.slow, pytest.mark.security]
-
-# What redis-py's cluster client needs on top of a role's own commands.
-CLUSTER_EXTRA = ("+cluster|slots", "+command")
 
 
 def refused(clients: Iterator[redis.Redis], ignore: str = "") -> list[object]:
