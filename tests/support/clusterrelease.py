@@ -64,18 +64,21 @@ def ingest_address(cluster: Cluster, namespace: str) -> str:
     return f"http://{ready[0]['status']['podIP']}:8000"
 
 
-async def post_votes(base: str, count: int) -> list[str]:
-    """`count` votes of distinct voters; the IDs of those answered 202."""
+async def post_votes(base: str, count: int, *, unavailable_ok: bool = False) -> list[str]:
+    """`count` votes of distinct voters; the IDs of those answered 202. Every answer must be
+    202, or with `unavailable_ok` (Redis failing over) 503."""
     accepted: list[str] = []
     limit = asyncio.Semaphore(32)
+    allowed = {202, 503} if unavailable_ok else {202}
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
 
         async def one() -> None:
             async with limit:
                 body = {"option": "cats", "voter_id": uuid.uuid4().hex}
                 response = await http.post("/vote", json=body)
-                assert response.status_code == 202, response.text
-                accepted.append(response.json()["id"])
+                assert response.status_code in allowed, response.text
+                if response.status_code == 202:
+                    accepted.append(response.json()["id"])
 
         await asyncio.gather(*(one() for _ in range(count)))
     return accepted
@@ -93,6 +96,20 @@ async def recorded(url: str) -> tuple[int, int, int]:
         return int(row["events"]), int(row["ids"]), int(row["tally"])
     finally:
         await conn.close()
+
+
+async def unrecorded(url: str, ids: list[str]) -> list[str]:
+    """Those of the stream IDs `ids` that PostgreSQL has no event for."""
+    conn = await asyncpg.connect(url)
+    try:
+        found = await conn.fetch(
+            "SELECT entry_ms::text || '-' || entry_seq::text FROM vote_events"
+            " WHERE entry_ms::text || '-' || entry_seq::text = ANY($1::text[])",
+            ids,
+        )
+    finally:
+        await conn.close()
+    return sorted(set(ids) - {row[0] for row in found})
 
 
 def votes_recorded(servers: ReleaseServers) -> int:

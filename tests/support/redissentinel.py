@@ -45,6 +45,8 @@ class SentinelProcess:
     master_port: int
     tls: TlsFiles | None = None
     process: subprocess.Popen[bytes] | None = None
+    # The password of this sentinel's default user, once a test has given it one.
+    password: str | None = None
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -71,7 +73,8 @@ class SentinelProcess:
         self.process = None
 
     def client(self) -> redis.Redis:
-        return connect(self.port, self.tls, socket_timeout=2, decode_responses=True)
+        login = {"username": "default", "password": self.password} if self.password else {}
+        return connect(self.port, self.tls, socket_timeout=2, decode_responses=True, **login)
 
 
 def connect(port: int, tls: TlsFiles | None, **kwargs: Any) -> redis.Redis:
