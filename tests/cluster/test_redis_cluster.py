@@ -8,35 +8,19 @@ and no node refuses any command of any user."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.support.cluster import (
-    Cluster,
-    ReleaseServers,
-    keda_lines,
-    keda_polls,
-    start_release_servers,
-    stop_release_servers,
-    wait_for,
-)
-from tests.support.clusterrelease import (
-    finished,
-    ingest_address,
-    install,
-    post_votes,
-    processor_jobs,
-    recorded,
-    votes_recorded,
-)
-from tests.support.redisacl import CLUSTER_EXTRA, ROLES, role_lines
+from tests.support.cluster import Cluster, ReleaseServers, keda_errors, keda_polls, wait_for
+from tests.support.clusterrelease import installed, post_and_record_once
+from tests.support.redisacl import CLUSTER_EXTRA, ROLES, refused, role_lines
 from tests.support.rediscluster import LocalCluster
 from tests.support.servers import running
 from votecontract.names import StreamNames
+from votecontract.topology import RedisTopology
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
@@ -48,16 +32,6 @@ FSYNC_EVERY_WRITE = {
     "appendfsync": "always",
     "no-appendfsync-on-rewrite": "no",
 }
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReleaseServers]:
-    """The release's PostgreSQL database and roles (and the ACL passwords of its users)."""
-    started = start_release_servers(tmp_path_factory.mktemp("release-rcluster"), "rcluster")
-    try:
-        yield started
-    finally:
-        stop_release_servers(started)
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +71,9 @@ def release(
         config={"redisMode": "cluster", "voteShards": SHARDS},
         processor={"lagCount": 20, "maxReplicaCount": 4},
     )
-    offset = cluster.keda_log().stat().st_size
     path = tmp_path_factory.mktemp("values-rcluster") / "values.json"
-    install(cluster, HELM, RELEASE, NAMESPACE, values, path)
-    values["keda_log_offset"] = offset
-    yield values
-    cluster.helm(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
-    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+    with installed(cluster, HELM, RELEASE, NAMESPACE, values, path) as release_values:
+        yield release_values
 
 
 def test_keda_polls_every_shard_of_the_cluster_and_every_vote_is_recorded_once(
@@ -112,36 +82,23 @@ def test_keda_polls_every_shard_of_the_cluster_and_every_vote_is_recorded_once(
     since = release["keda_log_offset"]
     for name in SCALEDJOBS:
         wait_for(f"KEDA's first poll of {name}", polled(cluster, name, since))
-    accepted = len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 300)))
-    wait_for(f"{accepted} votes recorded", lambda: votes_recorded(servers) >= accepted)
-    assert asyncio.run(recorded(servers.pg_url("app"))) == (accepted,) * 3, "lost or doubled"
-    wait_for("every Job finished", lambda: all(map(finished, processor_jobs(cluster, NAMESPACE))))
+    post_and_record_once(cluster, servers, NAMESPACE)
     for name in SCALEDJOBS:
         polls = keda_polls(cluster.keda_log(), name, since)
         assert max(p.queue_length for p in polls) >= 1, f"KEDA never saw {name}'s lag"
         assert sum(p.created for p in polls) >= 1, (name, polls)
-    errors = [
-        line
-        for line in keda_lines(cluster.keda_log(), since)
-        if NAMESPACE in line and '"level":"error"' in line
-    ]
+    errors = keda_errors(cluster.keda_log(), since, NAMESPACE)
     assert errors == [], errors[:3]
-    # Ingest's layout guard looks once at the one-shard stream `{votes}` (no layout recorded
-    # yet), which the 3-shard ACL does not grant: logged and passed by design
+    # Ingest's layout guard looks once at the one-shard stream (no layout recorded yet), which
+    # the 3-shard ACL does not grant: logged and passed by design
     # (docs/redis-topologies.md#changing-vote_shards). Anything else refused is a finding.
-    old_layout = "{votes}"
-    refused = set()
-    for client in redis_nodes.clients():
-        with client:
-            for entry in client.execute_command("ACL", "LOG"):
-                if "client|setinfo" not in str(entry) and entry["object"] != old_layout:
-                    refused.add((entry["username"], entry["reason"], entry["object"]))
-    assert refused == set(), refused
+    (old_layout,) = RedisTopology(mode="cluster").streams(StreamNames())
+    denied = refused(redis_nodes.clients(), ignore=old_layout.stream)
+    assert denied == [], {(e["username"], e["reason"], e["object"]) for e in denied}
     lags = []
-    for shard in range(SHARDS):
-        stream = f"{{votes:{shard}}}"
-        with redis_nodes.master_of(stream).client(decode_responses=True) as client:
-            group = client.xinfo_groups(stream)[0]
+    for names in RedisTopology(mode="cluster", shards=SHARDS).streams(StreamNames()):
+        with redis_nodes.master_of(names.stream).client(decode_responses=True) as client:
+            group = client.xinfo_groups(names.stream)[0]
             lags.append((group["lag"], group["pending"]))
     assert lags == [(0, 0)] * SHARDS, lags
 

@@ -11,34 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
-import redis
 
 from tests.support.cluster import (
     WAIT_S,
     Cluster,
     ReleaseServers,
-    keda_lines,
+    keda_errors,
     keda_polls,
-    start_release_servers,
-    stop_release_servers,
     wait_for,
 )
 from tests.support.clusterrelease import (
-    finished,
     ingest_address,
-    install,
+    installed,
+    post_and_record_once,
     post_votes,
-    processor_jobs,
     recorded,
     unrecorded,
-    votes_recorded,
 )
-from tests.support.redisacl import ROLES, role_lines
+from tests.support.polling import eventually
+from tests.support.redisacl import ROLES, refused, role_lines
 from tests.support.redissentinel import MASTER_NAME, SENTINEL_USER_RULES, LocalSentinel
 from tests.support.servers import running
 from votecontract.names import StreamNames
@@ -52,16 +48,6 @@ SENTINEL_USER, SENTINEL_PASSWORD = "votes-sentinel", "sentinel-pw-:@/%#?"
 ADMIN_PASSWORD = "sentinel-admin-pw"  # the test's own login to the sentinels (user default)
 # A Job claims a vote left pending by a Job that lost the old master after this long.
 CLAIM_MIN_IDLE_MS = 3000
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReleaseServers]:
-    """The release's PostgreSQL database and roles (and the ACL passwords of its users)."""
-    started = start_release_servers(tmp_path_factory.mktemp("release-sentinel"), "sentinel")
-    try:
-        yield started
-    finally:
-        stop_release_servers(started)
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +99,9 @@ def release(
             "claimMinIdleMs": CLAIM_MIN_IDLE_MS,
         },
     )
-    offset = cluster.keda_log().stat().st_size
-    install(cluster, HELM, RELEASE, NAMESPACE, values, values_path(tmp_path_factory))
-    values["keda_log_offset"] = offset
-    yield values
-    cluster.helm(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
-    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
-
-
-def values_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("values-sentinel") / "values.json"
+    path = tmp_path_factory.mktemp("values-sentinel") / "values.json"
+    with installed(cluster, HELM, RELEASE, NAMESPACE, values, path) as release_values:
+        yield release_values
 
 
 def test_keda_polls_through_the_sentinels_and_every_vote_is_recorded_once(
@@ -130,28 +109,22 @@ def test_keda_polls_through_the_sentinels_and_every_vote_is_recorded_once(
 ) -> None:
     since = release["keda_log_offset"]
     wait_for("KEDA's first poll", lambda: keda_polls(cluster.keda_log(), SCALEDJOB, since))
-    accepted = len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 300)))
-    wait_for(f"{accepted} votes recorded", lambda: votes_recorded(servers) >= accepted)
-    assert asyncio.run(recorded(servers.pg_url("app"))) == (accepted,) * 3, "lost or doubled"
-    wait_for("every Job finished", lambda: all(map(finished, processor_jobs(cluster, NAMESPACE))))
+    post_and_record_once(cluster, servers, NAMESPACE)
     polls = keda_polls(cluster.keda_log(), SCALEDJOB, since)
     assert sum(p.created for p in polls) >= 1, polls
     assert max(p.queue_length for p in polls) >= 1, "KEDA never saw the lag"
-    errors = [
-        line
-        for line in keda_lines(cluster.keda_log(), since)
-        if SCALEDJOB in line and NAMESPACE in line and '"level":"error"' in line
-    ]
+    errors = keda_errors(cluster.keda_log(), since, SCALEDJOB, NAMESPACE)
     assert errors == [], errors[:3]
-    with sentinel.connect(sentinel.master_port(), decode_responses=True) as master:
-        assert refusals(master) == [], "a role was refused on the master"
+    master_port = sentinel.master_port()
+    with sentinel.connect(master_port, decode_responses=True) as master:
         users = {client.get("user") for client in master.client_list()}
         assert {"keda", "ingest"} <= users, users
         group = master.xinfo_groups("votes")[0]
         assert (group["lag"], group["pending"]) == (0, 0), group
-    for process in sentinel.sentinels:
-        with process.client() as client:
-            assert refusals(client) == [], "a login to a sentinel was refused a command"
+    master_only = [sentinel.connect(master_port, decode_responses=True)]
+    assert refused(master_only) == [], "a role was refused on the master"
+    sentinels = (process.client() for process in sentinel.sentinels)
+    assert refused(sentinels) == [], "a login to a sentinel was refused a command"
 
 
 def test_a_killed_master_is_failed_over_and_every_answered_vote_is_recorded_once(
@@ -182,14 +155,18 @@ async def votes_through_a_failover(
         while not stop.is_set():
             answered.extend(await post_votes(base, 20, unavailable_ok=True))
 
+    async def answered_at_least(count: int) -> bool:
+        return len(answered) >= count
+
     voting = asyncio.create_task(keep_voting())
     try:
-        await until(lambda: len(answered) >= 100, "votes answered before the kill")
+        before = partial(answered_at_least, 100)
+        await eventually(before, "votes answered before the kill", WAIT_S, every_s=0.2)
         killed, _ = await asyncio.to_thread(sentinel.kill_master)
         keda_offset = cluster.keda_log().stat().st_size
         await asyncio.to_thread(sentinel.restart, killed)
-        mark = len(answered)
-        await until(lambda: len(answered) >= mark + 100, "votes answered after the failover")
+        after = partial(answered_at_least, len(answered) + 100)
+        await eventually(after, "votes answered after the failover", WAIT_S, every_s=0.2)
     finally:
         stop.set()
         await voting
@@ -206,16 +183,3 @@ def settle(servers: ReleaseServers, base: str, answered: list[str]) -> list[str]
         more += asyncio.run(post_votes(base, 5))
         time.sleep(3)
     return more
-
-
-async def until(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
-def refusals(client: redis.Redis) -> list[object]:
-    """ACL LOG entries but for redis-py's CLIENT SETINFO (allowed to fail)."""
-    entries: list[dict[str, Any]] = client.execute_command("ACL", "LOG")
-    return [entry for entry in entries if "client|setinfo" not in str(entry)]

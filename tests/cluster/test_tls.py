@@ -6,7 +6,6 @@ vote is recorded once. Installed and removed with helm 4 (test_lifecycle.py cove
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,21 +16,13 @@ from tests.support.certs import make_certificates
 from tests.support.cluster import (
     Cluster,
     ReleaseServers,
-    keda_lines,
+    keda_errors,
     keda_polls,
     start_release_servers,
     stop_release_servers,
     wait_for,
 )
-from tests.support.clusterrelease import (
-    finished,
-    ingest_address,
-    install,
-    post_votes,
-    processor_jobs,
-    recorded,
-    votes_recorded,
-)
+from tests.support.clusterrelease import installed, post_and_record_once
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
@@ -64,13 +55,9 @@ def release(
     values = servers.values(
         tls={"secretName": SECRET}, processor={"lagCount": 50, "maxReplicaCount": 4}
     )
-    offset = cluster.keda_log().stat().st_size
     path = tmp_path_factory.mktemp("values-tls") / "values.json"
-    install(cluster, HELM, RELEASE, NAMESPACE, values, path)
-    values["keda_log_offset"] = offset
-    yield values
-    cluster.helm(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
-    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+    with installed(cluster, HELM, RELEASE, NAMESPACE, values, path) as release_values:
+        yield release_values
 
 
 def test_tls_keda_polls_with_the_private_ca_and_every_vote_is_recorded_once(
@@ -78,17 +65,10 @@ def test_tls_keda_polls_with_the_private_ca_and_every_vote_is_recorded_once(
 ) -> None:
     since = release["keda_log_offset"]
     wait_for("KEDA's first poll", lambda: keda_polls(cluster.keda_log(), SCALEDJOB, since))
-    accepted = len(asyncio.run(post_votes(ingest_address(cluster, NAMESPACE), 300)))
-    wait_for(f"{accepted} votes recorded", lambda: votes_recorded(servers) >= accepted)
-    assert asyncio.run(recorded(servers.pg_url("app"))) == (accepted,) * 3, "lost or doubled"
-    wait_for("every Job finished", lambda: all(map(finished, processor_jobs(cluster, NAMESPACE))))
+    post_and_record_once(cluster, servers, NAMESPACE)
     polls = keda_polls(cluster.keda_log(), SCALEDJOB, since)
     assert sum(p.created for p in polls) >= 1, polls
-    errors = [
-        line
-        for line in keda_lines(cluster.keda_log(), since)
-        if SCALEDJOB in line and NAMESPACE in line and '"level":"error"' in line
-    ]
+    errors = keda_errors(cluster.keda_log(), since, SCALEDJOB, NAMESPACE)
     assert errors == [], errors[:3]
     admin = redis.Redis.from_url(servers.admin_url(), decode_responses=True)
     assert admin.acl_log() == [], "an ACL user was refused (WRONGPASS or NOPERM)"

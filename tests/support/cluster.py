@@ -314,6 +314,16 @@ def keda_lines(log: Path, since: int = 0) -> list[str]:
         return handle.read().decode(errors="replace").splitlines()
 
 
+def keda_errors(log: Path, since: int, *needles: str) -> list[str]:
+    """KEDA's error lines from byte offset `since` that name every one of `needles` (a
+    namespace, a ScaledJob)."""
+    return [
+        line
+        for line in keda_lines(log, since)
+        if '"level":"error"' in line and all(needle in line for needle in needles)
+    ]
+
+
 def keda_polls(log: Path, scaledjob: str, since: int = 0) -> list[Poll]:
     """Each poll of `scaledjob` in KEDA's log, in order (scale_handler.go, scale_jobs.go)."""
     polls: list[Poll] = []

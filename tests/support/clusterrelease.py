@@ -9,13 +9,16 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from tests.support.cluster import Cluster, ReleaseServers
+from loadtest.ledger import EntryId
+from tests.support.cluster import Cluster, ReleaseServers, wait_for
 from tests.support.paths import ROOT
 
 
@@ -30,6 +33,21 @@ def install(
         helm, "install", release, chart, "-n", namespace, "-f", str(path), "--wait",
         "--timeout", "10m",
     )  # fmt: skip
+
+
+@contextmanager
+def installed(
+    cluster: Cluster, helm: str, release: str, namespace: str, values: dict[str, Any], path: Path
+) -> Iterator[dict[str, Any]]:
+    """`install`ed for the block, then uninstalled and its namespace deleted; the values come
+    with `keda_log_offset`, where KEDA's log stood before the install."""
+    offset = cluster.keda_log().stat().st_size
+    install(cluster, helm, release, namespace, values, path)
+    try:
+        yield values | {"keda_log_offset": offset}
+    finally:
+        cluster.helm(helm, "uninstall", release, "-n", namespace, "--wait", check=False)
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def upgrade_started(
@@ -100,20 +118,34 @@ async def recorded(url: str) -> tuple[int, int, int]:
 
 async def unrecorded(url: str, ids: list[str]) -> list[str]:
     """Those of the stream IDs `ids` that PostgreSQL has no event for."""
+    parsed = [EntryId.parse(text) for text in ids]
     conn = await asyncpg.connect(url)
     try:
         found = await conn.fetch(
-            "SELECT entry_ms::text || '-' || entry_seq::text FROM vote_events"
-            " WHERE entry_ms::text || '-' || entry_seq::text = ANY($1::text[])",
-            ids,
+            "SELECT e.entry_ms, e.entry_seq FROM vote_events e"
+            " JOIN unnest($1::bigint[], $2::bigint[]) AS a(ms, seq)"
+            " ON e.entry_ms = a.ms AND e.entry_seq = a.seq",
+            [i.ms for i in parsed],
+            [i.seq for i in parsed],
         )
     finally:
         await conn.close()
-    return sorted(set(ids) - {row[0] for row in found})
+    return sorted(set(ids) - {f"{row[0]}-{row[1]}" for row in found})
 
 
 def votes_recorded(servers: ReleaseServers) -> int:
     return asyncio.run(recorded(servers.pg_url("app")))[0]
+
+
+def post_and_record_once(cluster: Cluster, servers: ReleaseServers, namespace: str) -> int:
+    """300 votes posted to the release's ingest, every one answered 202; until each is
+    recorded exactly once (nothing else in the database) and every Job has finished.
+    Returns the count."""
+    accepted = len(asyncio.run(post_votes(ingest_address(cluster, namespace), 300)))
+    wait_for(f"{accepted} votes recorded", lambda: votes_recorded(servers) >= accepted)
+    assert asyncio.run(recorded(servers.pg_url("app"))) == (accepted,) * 3, "lost or doubled"
+    wait_for("every Job finished", lambda: all(map(finished, processor_jobs(cluster, namespace))))
+    return accepted
 
 
 def job_env(job: dict[str, Any], name: str) -> str | None:

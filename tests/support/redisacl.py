@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+
+import redis
 
 from tests.support.certs import TlsFiles
 from tests.support.paths import ROOT
@@ -51,6 +54,18 @@ def render_acl(names: StreamNames, passwords: dict[str, str], shards: int = 1) -
         text = text.replace("${" + key + "}", value)
     assert "${" not in text, text
     return text
+
+
+def refused(clients: Iterable[redis.Redis], ignore: str = "") -> list[dict[str, object]]:
+    """What ACL LOG holds on these servers (each client closed afterwards), but for redis-py's
+    CLIENT SETINFO, which it lets fail, and refusals of the key `ignore`."""
+    denied = []
+    for client in clients:
+        with client:
+            for entry in client.execute_command("ACL", "LOG"):
+                if "client|setinfo" not in str(entry) and entry["object"] != ignore:
+                    denied.append(entry)
+    return denied
 
 
 def setuser_args(line: str) -> list[str]:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import redis
 
 from processor.scaledjob.lagmetric import read_lag
 from processor.scaledjob.metricclient import metric_client
@@ -18,7 +17,7 @@ from processor.summary import Outcome
 from tests.support.databases import private_database
 from tests.support.ingest_app import running_app
 from tests.support.loadrun import assert_reconciled, finished, load_run_env, start_load_run
-from tests.support.redisacl import CLUSTER_EXTRA, ROLES, new_passwords, role_lines
+from tests.support.redisacl import CLUSTER_EXTRA, ROLES, new_passwords, refused, role_lines
 from tests.support.rediscluster import LocalCluster
 from tests.support.redissentinel import MASTER_NAME, SENTINEL_USER_RULES, LocalSentinel
 from tests.support.topologies import cast, drain, ingest_settings, job_settings
@@ -26,18 +25,6 @@ from votecontract.names import ENV_REDIS_MODE, ENV_VOTE_SHARDS, StreamNames
 from votecontract.topology import RedisTopology
 
 pytestmark = [pytest.mark.slow, pytest.mark.security]
-
-
-def refused(clients: Iterator[redis.Redis], ignore: str = "") -> list[object]:
-    """What ACL LOG holds on these nodes, but for redis-py's CLIENT SETINFO (allowed to fail)
-    and refusals of the key `ignore`."""
-    denied: list[object] = []
-    for client in clients:
-        with client:
-            for entry in client.execute_command("ACL", "LOG"):
-                if "client|setinfo" not in str(entry) and entry["object"] != ignore:
-                    denied.append(entry)
-    return denied
 
 
 @pytest.fixture
